@@ -1,0 +1,187 @@
+"""The ``catt`` command: one subcommand per library function, and nothing else.
+
+Every subcommand parses its arguments, calls one function of the library and prints what it
+returns. A :class:`~catt.errors.CattError` becomes one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Callable, List, Optional, Sequence
+
+from catt.errors import CattError
+
+__all__ = ["main"]
+
+
+def _csv(value: str) -> List[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _cmd_prepare_smarthome(args: argparse.Namespace) -> int:
+    from catt.data.smarthome import prepare_smarthome
+
+    prepare_smarthome(
+        args.out, size=args.size, langs=args.langs, seed=args.seed, num_jobs=args.jobs
+    )
+    return 0
+
+
+def _cmd_compute_fbank(args: argparse.Namespace) -> int:
+    from catt.data.features import compute_fbank
+
+    compute_fbank(args.data_dir, num_jobs=args.jobs)
+    return 0
+
+
+def _cmd_train_bpe(args: argparse.Namespace) -> int:
+    from catt.text.tokenizer import train_corpus_tokenizer
+
+    train_corpus_tokenizer(args.data_dir, vocab_size=args.vocab_size)
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from catt.train import train
+
+    model_path = train(args.config, args.exp_dir, resume=args.resume, overrides=args.set)
+    print(model_path)
+    return 0
+
+
+def _cmd_decode(args: argparse.Namespace) -> int:
+    from catt.decode.decode_set import decode_condition
+
+    decode_condition(
+        model_path=args.model,
+        data_dir=args.data,
+        split=args.split,
+        out_path=args.out,
+        distractors=args.distractors,
+        context=not args.no_context,
+        deep_biasing=args.deep_biasing,
+        boost=args.boost,
+        beam=args.beam,
+        condition=args.condition,
+        seed=args.seed,
+        limit=args.limit,
+    )
+    return 0
+
+
+def _cmd_transcribe(args: argparse.Namespace) -> int:
+    from catt.decode.transcriber import transcribe_files
+
+    return transcribe_files(
+        model_path=args.model,
+        audio_paths=args.audio,
+        phrase_files=[p for p in (args.contacts, args.devices, args.phrases) if p],
+        boost=args.boost,
+        beam=args.beam,
+        deep_biasing=not args.no_deep_biasing,
+    )
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from catt.metrics.report import write_report
+
+    report_md = write_report(args.results, args.out)
+    print(report_md.read_text(encoding="utf-8"))
+    print(f"plot: {Path(args.out) / 'distractors.png'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``catt`` command (exposed for the docs and tests)."""
+    parser = argparse.ArgumentParser(
+        prog="catt", description="Context-aware transformer transducers for speech-to-intent."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("prepare", help="prepare a corpus as Lhotse manifests")
+    corpora = p.add_subparsers(dest="corpus", required=True)
+    q = corpora.add_parser("smarthome", help="synthesize the multilingual smart-home corpus")
+    q.add_argument("--out", type=Path, required=True, help="corpus directory")
+    q.add_argument("--size", default="tiny", help="tiny | base | micro")
+    q.add_argument("--langs", type=_csv, default=["en", "es", "fr"], help="e.g. en,es,fr")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--jobs", type=int, default=2, help="parallel synthesis processes")
+    q.set_defaults(func=_cmd_prepare_smarthome)
+
+    p = sub.add_parser("compute-fbank", help="80-bin Fbank features for every split")
+    p.add_argument("data_dir", type=Path)
+    p.add_argument("--jobs", type=int, default=2)
+    p.set_defaults(func=_cmd_compute_fbank)
+
+    p = sub.add_parser("train-bpe", help="BPE tokenizer on the training transcripts (with tags)")
+    p.add_argument("data_dir", type=Path)
+    p.add_argument("--vocab-size", type=int, default=256)
+    p.set_defaults(func=_cmd_train_bpe)
+
+    p = sub.add_parser("train", help="train a model from a YAML config")
+    p.add_argument("--config", type=Path, required=True)
+    p.add_argument("--exp-dir", type=Path, required=True)
+    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key"
+    )
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("decode", help="decode a test split under one context condition")
+    p.add_argument("--model", type=Path, required=True)
+    p.add_argument("--data", type=Path, required=True, help="corpus directory")
+    p.add_argument("--split", default="test")
+    p.add_argument("--out", type=Path, required=True, help="results .jsonl")
+    p.add_argument("--condition", help="name of the condition in the report")
+    p.add_argument("--no-context", action="store_true", help="decode without any phrase list")
+    p.add_argument("--distractors", type=int, default=0, help="phrases added from other lists")
+    p.add_argument("--deep-biasing", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--boost", type=float, default=0.0, help="bonus per matched token (0: off)")
+    p.add_argument("--beam", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, help="decode at most this many utterances")
+    p.set_defaults(func=_cmd_decode)
+
+    p = sub.add_parser("transcribe", help="transcribe audio files, biased by phrase lists")
+    p.add_argument("--model", type=Path, required=True)
+    p.add_argument("--contacts", type=Path, help="one contact per line")
+    p.add_argument("--devices", type=Path, help="one device name per line")
+    p.add_argument("--phrases", type=Path, help="any other phrases, one per line")
+    p.add_argument("--boost", type=float, default=0.0, help="bonus per matched token (0: off)")
+    p.add_argument("--beam", type=int, default=4, help="beam size (1: greedy)")
+    p.add_argument("--no-deep-biasing", action="store_true", help="boosting only")
+    p.add_argument("audio", nargs="+", type=Path)
+    p.set_defaults(func=_cmd_transcribe)
+
+    p = sub.add_parser("report", help="score results files and write report.md/json and a plot")
+    p.add_argument("results", nargs="+", type=Path)
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=_cmd_report)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of the ``catt`` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except CattError as e:
+        print(f"catt: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("catt: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
