@@ -1,0 +1,203 @@
+"""Boosting (shallow fusion) of phrase lists: an Aho-Corasick trie over phrase token ids.
+
+Search keeps one trie state per hypothesis and adds the score of :meth:`ContextTrie.step` to the
+hypothesis score for every emitted token, then :meth:`ContextTrie.finalize` at the end.
+
+Scoring, for a phrase list with bonus ``b = boost * weight`` per matched token:
+
+- Every token that extends a partial match earns ``b`` at once (a *pending* bonus), so a phrase
+  the model is unsure of survives the beam long enough to be completed.
+- When a partial match fails, its pending bonus is taken back (the step score is negative). The
+  failure transition of Aho-Corasick keeps the longest suffix that is still a phrase prefix, and
+  with it the pending bonus of that suffix.
+- Every occurrence of a phrase in the output is worth its full bonus ``b * len(phrase)``; once a
+  phrase is complete its bonus is kept even if a longer phrase that extends it fails later.
+  Overlapping phrases each earn their bonus (``noodle lamp`` inside ``the noodle lamp``).
+- :meth:`finalize` takes back the pending bonus of an unfinished match at the end of a hypothesis.
+
+So after ``finalize`` the total bonus of a token sequence is exactly the sum, over phrase
+occurrences in it, of the phrase bonus.
+
+Tags: token ids given as ``transparent_ids`` (the intent and slot tags) leave the state as it is
+and score 0, so a phrase is boosted whether or not the model wraps it in slot tags, and a tag in
+the middle of a phrase neither resets nor breaks the match.
+
+>>> trie = ContextTrie([[5, 6, 7], [6, 8]], boost=1.0)
+>>> s, total = trie.root, 0.0
+>>> for tok in [5, 6, 8]:  # 5 6 starts phrase 0, 8 fails it; 6 8 is phrase 1
+...     score, s, matched = trie.step(s, tok)
+...     total += score
+>>> matched, total + trie.finalize(s)
+(1, 2.0)
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+__all__ = ["ContextTrie", "State"]
+
+State = int
+"""A trie state: the index of a node (the root is 0). Plain ints, cheap to copy and compare."""
+
+
+class ContextTrie:
+    """Aho-Corasick trie over phrase token ids with a pure step API.
+
+    Args:
+        phrases: the token ids of each phrase (empty phrases are ignored).
+        boost: bonus per matched token (log-probability units); 0 gives a trie that never scores.
+        weights: a weight per phrase (default 1.0); the bonus of a phrase token is
+            ``boost * weight``. Phrases sharing a prefix share its nodes; a shared node's pending
+            bonus uses the largest weight among them.
+        transparent_ids: token ids that leave the state unchanged (tags).
+    """
+
+    def __init__(
+        self,
+        phrases: Sequence[Sequence[int]],
+        *,
+        boost: float,
+        weights: Optional[Sequence[float]] = None,
+        transparent_ids: Iterable[int] = (),
+    ) -> None:
+        if not (math.isfinite(boost) and boost >= 0):
+            raise ValueError(f"boost must be a finite number >= 0, got {boost}")
+        if weights is not None and len(weights) != len(phrases):
+            raise ValueError(f"{len(weights)} weights for {len(phrases)} phrases")
+        self.boost = float(boost)
+        self.num_phrases = len(phrases)
+        self.transparent_ids = frozenset(int(t) for t in transparent_ids)
+        self._children: List[Dict[int, int]] = [{}]
+        self._pending: List[float] = [0.0]  # bonus pending at the node (path minus completed)
+        self._path: List[float] = [0.0]  # bonus of the tokens on the path from the root
+        self._phrase: List[Optional[int]] = [None]  # phrase index ending at the node
+        self._phrase_bonus: List[float] = [0.0]  # full bonus of that phrase
+        self._fail: List[int] = [0]
+        self._gain: List[float] = [0.0]  # bonus of every phrase ending at the node (suffixes too)
+        self._match: List[Optional[int]] = [None]  # longest phrase ending at the node, if any
+        for index, tokens in enumerate(phrases):
+            weight = 1.0 if weights is None else float(weights[index])
+            if not (math.isfinite(weight) and weight > 0):
+                raise ValueError(f"phrase {index}: weight must be a positive number, got {weight}")
+            self._insert(index, [int(t) for t in tokens], self.boost * weight)
+        self._link()
+
+    @property
+    def root(self) -> State:
+        """The start state (no partial match)."""
+        return 0
+
+    @property
+    def num_nodes(self) -> int:
+        return len(self._children)
+
+    def _insert(self, index: int, tokens: List[int], bonus: float) -> None:
+        if not tokens:
+            return
+        node = 0
+        for token in tokens:
+            child = self._children[node].get(token)
+            if child is None:
+                child = len(self._children)
+                self._children[node][token] = child
+                self._children.append({})
+                self._path.append(self._path[node] + bonus)
+                self._pending.append(0.0)
+                self._phrase.append(None)
+                self._phrase_bonus.append(0.0)
+                self._fail.append(0)
+                self._gain.append(0.0)
+                self._match.append(None)
+            elif self._path[child] < self._path[node] + bonus:
+                self._raise_path(child, self._path[node] + bonus - self._path[child])
+            node = child
+        full = bonus * len(tokens)
+        if self._phrase[node] is None or self._phrase_bonus[node] < full:
+            self._phrase[node], self._phrase_bonus[node] = index, full
+
+    def _raise_path(self, node: int, delta: float) -> None:
+        """Add ``delta`` to the path bonus of ``node`` and its whole subtree."""
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            self._path[n] += delta
+            stack.extend(self._children[n].values())
+
+    def _link(self) -> None:
+        """Breadth-first: failure links, completed-phrase floors, per-node gains and matches."""
+        floor = [0.0] * self.num_nodes
+        queue = collections.deque(self._children[0].values())
+        while queue:
+            node = queue.popleft()
+            fail = self._fail[node]
+            ends_here = self._phrase[node] is not None
+            self._gain[node] = self._gain[fail] + (self._phrase_bonus[node] if ends_here else 0.0)
+            self._match[node] = self._phrase[node] if ends_here else self._match[fail]
+            if ends_here:
+                floor[node] = self._path[node]
+            self._pending[node] = self._path[node] - floor[node]
+            for token, child in self._children[node].items():
+                floor[child] = floor[node]
+                self._fail[child] = self._goto(fail, token) if node != 0 else 0
+                queue.append(child)
+
+    def _goto(self, state: State, token: int) -> State:
+        """The Aho-Corasick transition: follow failure links until ``token`` extends a prefix."""
+        while True:
+            child = self._children[state].get(token)
+            if child is not None:
+                return child
+            if state == 0:
+                return 0
+            state = self._fail[state]
+
+    def step(self, state: State, token: int) -> Tuple[float, State, Optional[int]]:
+        """Advance by one emitted token.
+
+        Returns:
+            ``(score, next_state, matched)``: the bonus to add to the hypothesis score (negative
+            when a partial match fails), the new state, and the index of the longest phrase that
+            ends with this token (None when no phrase ends here).
+        """
+        if token in self.transparent_ids:
+            return 0.0, state, None
+        nxt = self._goto(state, token)
+        score = self._pending[nxt] - self._pending[state] + self._gain[nxt]
+        return score, nxt, self._match[nxt]
+
+    def next_scores(self, state: State) -> Tuple[float, Dict[int, float]]:
+        """The step scores of every token from ``state``, for search over a whole vocabulary.
+
+        Returns:
+            ``(default, scores)``: ``scores[token]`` for the tokens that continue a match (or are
+            transparent); every other token scores ``default`` (it takes the pending bonus back).
+        """
+        scores: Dict[int, float] = {t: 0.0 for t in self.transparent_ids}
+        node = state
+        while True:
+            for token in self._children[node]:
+                if token not in scores:
+                    scores[token] = self.step(state, token)[0]
+            if node == 0:
+                break
+            node = self._fail[node]
+        return -self._pending[state], scores
+
+    def finalize(self, state: State) -> float:
+        """The score that ends a hypothesis in ``state``: minus the pending bonus."""
+        return -self._pending[state]
+
+    def pending(self, state: State) -> float:
+        """The bonus already given to the unfinished match of ``state``."""
+        return self._pending[state]
+
+    def score_sequence(self, tokens: Iterable[int]) -> float:
+        """Total bonus of a complete token sequence (steps plus finalize)."""
+        state, total = self.root, 0.0
+        for token in tokens:
+            score, state, _ = self.step(state, token)
+            total += score
+        return total + self.finalize(state)

@@ -1,0 +1,188 @@
+"""``catt decode``: decode a corpus split under one context condition, into a results file.
+
+Each utterance is decoded with its household's phrase list (contacts + devices), optionally
+padded with distractors drawn from the other households of the same split, or with no list at
+all. The output is the JSON-lines results file of ``docs/architecture.md`` ("Results file").
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
+
+import torch
+
+from catt.context.phrases import Phrase, load_phrases, merge_phrases
+from catt.decode.options import DecodingOptions
+from catt.errors import CattError
+from catt.io import atomic_path
+from catt.text.tags import build_tagged, parse_tagged
+
+__all__ = ["decode_condition", "condition_name", "household_phrases", "draw_distractors"]
+
+logger = logging.getLogger(__name__)
+
+
+def condition_name(*, context: bool, deep_biasing: bool, boost: float, distractors: int) -> str:
+    """The default name of a condition, e.g. ``no-context``, ``deep+0``, ``deep+boost+100``.
+
+    >>> condition_name(context=True, deep_biasing=True, boost=2.0, distractors=100)
+    'deep+boost+100'
+    >>> condition_name(context=False, deep_biasing=True, boost=2.0, distractors=100)
+    'no-context'
+    """
+    if not context:
+        return "no-context"
+    parts = [p for p, on in (("deep", deep_biasing), ("boost", boost > 0)) if on] or ["list"]
+    return "+".join([*parts, str(distractors)])
+
+
+def household_phrases(data_dir: Path, household: str) -> List[Phrase]:
+    """A household's phrase list: its contacts then its devices."""
+    folder = data_dir / "households" / household
+    if not folder.is_dir():
+        raise CattError(f"{folder}: no such household folder (corpus incomplete?)")
+    files = [folder / name for name in ("contacts.txt", "devices.txt")]
+    return merge_phrases(*(load_phrases(f) for f in files if f.is_file()))
+
+
+def draw_distractors(
+    own: Sequence[Phrase], others: Iterable[Phrase], count: int, *, seed: int, household: str
+) -> List[Phrase]:
+    """``count`` phrases drawn from ``others`` (not in ``own``), the same for the same seed.
+
+    >>> own = [Phrase("ann")]
+    >>> pool = [Phrase(t) for t in ["bob", "ann", "cy", "di"]]
+    >>> draw_distractors(own, pool, 2, seed=0, household="h1") == draw_distractors(
+    ...     own, pool, 2, seed=0, household="h1")
+    True
+    """
+    taken = {p.text for p in own}
+    pool = sorted({p.text: p for p in others if p.text not in taken}.values(), key=lambda p: p.text)
+    if count > len(pool):
+        logger.warning(
+            "%s: %d distractors asked, only %d phrases in other households",
+            household,
+            count,
+            len(pool),
+        )
+        count = len(pool)
+    return random.Random(f"{seed}:{household}").sample(pool, count)
+
+
+def _supervision_fields(cut: Any) -> Dict[str, Any]:
+    sup = cut.supervisions[0]
+    custom = sup.custom or {}
+    return {
+        "text": sup.text,
+        "language": sup.language,
+        "intent": custom.get("intent"),
+        "household": custom.get("household"),
+        "slots": custom.get("slots", []),
+    }
+
+
+def _load_cuts(data_dir: Path, split: str, limit: Optional[int]) -> List[Any]:
+    from lhotse import load_manifest_lazy
+
+    path = data_dir / "manifests" / f"smarthome_cuts_{split}.jsonl.gz"
+    if not path.is_file():
+        raise CattError(f"{path} is missing: prepare the corpus and compute features first")
+    cuts = [c for c in load_manifest_lazy(path) if c.supervisions]
+    return cuts if limit is None else cuts[:limit]
+
+
+def decode_condition(
+    *,
+    model_path: Union[str, Path],
+    data_dir: Union[str, Path],
+    split: str,
+    out_path: Union[str, Path],
+    distractors: int,
+    context: bool,
+    deep_biasing: bool,
+    boost: float,
+    beam: int,
+    condition: Optional[str],
+    seed: int,
+    limit: Optional[int],
+) -> Path:
+    """Decode ``DATA/manifests/smarthome_cuts_{split}.jsonl.gz`` under one condition.
+
+    Utterances are decoded household by household; the results file is written atomically.
+
+    Returns:
+        ``out_path``.
+    """
+    from tqdm import tqdm
+
+    from catt.decode.transcriber import load
+
+    if distractors < 0:
+        raise CattError(f"--distractors must be >= 0, got {distractors}")
+    options = DecodingOptions(beam=beam, boost=boost if context else 0.0, deep_biasing=deep_biasing)
+    data_dir, out_path = Path(data_dir), Path(out_path)
+    all_cuts = _load_cuts(data_dir, split, None)
+    cuts = all_cuts if limit is None else all_cuts[:limit]
+    name = condition or condition_name(
+        context=context, deep_biasing=deep_biasing, boost=boost, distractors=distractors
+    )
+    households = sorted({_supervision_fields(c)["household"] for c in all_cuts} - {None})
+    lists = {h: household_phrases(data_dir, h) for h in households}
+    transcriber = load(model_path)
+    by_household: Dict[Any, List[Any]] = {}
+    for cut in cuts:
+        by_household.setdefault(_supervision_fields(cut)["household"], []).append(cut)
+    lines: Dict[str, str] = {}
+    with tqdm(total=len(cuts), desc=f"decode {name}", unit="utt") as progress:
+        for household, group in by_household.items():
+            own = lists.get(household, [])
+            phrases: List[Phrase] = []
+            if context:
+                others = (p for h, ps in lists.items() if h != household for p in ps)
+                extra = draw_distractors(
+                    own, others, distractors, seed=seed, household=str(household)
+                )
+                phrases = merge_phrases(own, extra)
+            results = transcriber.decode_features(
+                [torch.as_tensor(c.load_features()) for c in group], phrases, options
+            )
+            for cut, hyp in zip(group, results):
+                record = _record(cut, hyp.tagged, own, name, options, context, distractors)
+                lines[cut.id] = json.dumps(record, ensure_ascii=False)
+            progress.update(len(group))
+    with atomic_path(out_path) as tmp:
+        tmp.write_text("".join(lines[c.id] + "\n" for c in cuts), encoding="utf-8")
+    logger.info("%s: %d utterances -> %s", name, len(cuts), out_path)
+    return out_path
+
+
+def _record(
+    cut: Any,
+    hyp_tagged: str,
+    own: Sequence[Phrase],
+    name: str,
+    options: DecodingOptions,
+    context: bool,
+    distractors: int,
+) -> Dict[str, Any]:
+    """One line of the results file."""
+    sup = _supervision_fields(cut)
+    ref_tagged = build_tagged(sup["text"], sup["intent"], sup["slots"])
+    return {
+        "id": cut.id,
+        "condition": name,
+        "distractors": distractors if context else 0,
+        "deep_biasing": bool(context and options.deep_biasing),
+        "boost": options.boost,
+        "language": sup["language"],
+        "household": sup["household"],
+        "biasing_list": [p.text for p in own],
+        "ref_tagged": ref_tagged,
+        "hyp_tagged": hyp_tagged,
+        "ref": parse_tagged(ref_tagged).to_dict(),
+        "hyp": parse_tagged(hyp_tagged).to_dict(),
+    }

@@ -1,0 +1,63 @@
+"""Decoding settings, validated once, overridden with :func:`dataclasses.replace`."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from catt.errors import ConfigError
+
+__all__ = ["DecodingOptions", "InvalidOptionError"]
+
+
+class InvalidOptionError(ConfigError, ValueError):
+    """A decoding option out of range (a :class:`~catt.errors.CattError` and a ValueError)."""
+
+
+@dataclass(frozen=True)
+class DecodingOptions:
+    """How to search.
+
+    Attributes:
+        beam: hypotheses kept per utterance; 1 with ``boost == 0`` is greedy search.
+        boost: bonus per matched phrase token (log-probability units); 0 turns boosting off.
+        deep_biasing: feed the phrase list to the model's biasing layers (CATT); off, the model
+            sees only its no-bias vector and the list is used by boosting alone.
+        batch_size: utterances decoded together.
+
+    >>> opts = DecodingOptions(beam=4)
+    >>> from dataclasses import replace
+    >>> replace(opts, boost=2.0).boost
+    2.0
+    >>> DecodingOptions(beam=0)  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    ...
+    catt.decode.options.InvalidOptionError: beam must be an integer >= 1, got 0
+    """
+
+    beam: int = 4
+    boost: float = 0.0
+    deep_biasing: bool = True
+    batch_size: int = 8
+
+    def __post_init__(self) -> None:
+        if isinstance(self.beam, bool) or not isinstance(self.beam, int) or self.beam < 1:
+            raise InvalidOptionError(f"beam must be an integer >= 1, got {self.beam!r}")
+        if not isinstance(self.boost, (int, float)) or not (
+            math.isfinite(self.boost) and self.boost >= 0
+        ):
+            raise InvalidOptionError(f"boost must be a finite number >= 0, got {self.boost!r}")
+        if not isinstance(self.deep_biasing, bool):
+            raise InvalidOptionError(
+                f"deep_biasing must be True or False, got {self.deep_biasing!r}"
+            )
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int):
+            raise InvalidOptionError(f"batch_size must be an integer >= 1, got {self.batch_size!r}")
+        if self.batch_size < 1:
+            raise InvalidOptionError(f"batch_size must be an integer >= 1, got {self.batch_size!r}")
+        object.__setattr__(self, "boost", float(self.boost))
+
+    @property
+    def greedy(self) -> bool:
+        """True when the settings call for greedy search (beam 1, no boosting)."""
+        return self.beam == 1 and self.boost == 0.0

@@ -1,0 +1,290 @@
+"""Transducer search with phrase lists: greedy and modified beam search, batched over utterances.
+
+Shapes: B utterances, T frames (after subsampling), H hypotheses, N phrases, L tokens in a
+phrase, D model dimension, Dc context dimension, V vocabulary.
+
+Both searches emit at most one symbol per frame. Deep biasing: the phrase vectors
+(:func:`encode_phrase_list`, computed once per list) go into ``model.make_context`` for the
+audio side (once per batch) and for the label side (per group of hypotheses). Boosting: a
+:class:`~catt.context.trie.ContextTrie` whose step score is part of every hypothesis score, and
+is counted *before* the top-k selection, so a boosted token can enter the beam (even at beam 1).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor
+
+from catt.context.trie import ContextTrie, State
+
+__all__ = ["greedy_search", "modified_beam_search", "encode_phrase_list"]
+
+
+def encode_phrase_list(
+    model: Any, phrases: Sequence[Sequence[int]], *, chunk_size: int = 512
+) -> Optional[Tensor]:
+    """Phrase vectors of a list of token-id phrases, in chunks.
+
+    Args:
+        model: a ``Transducer``.
+        phrases: N phrases, each a non-empty list of token ids.
+
+    Returns:
+        [N, Dc] on the model's device, or None for an empty list.
+    """
+    if not phrases:
+        return None
+    device = _device(model)
+    out: List[Tensor] = []
+    for start in range(0, len(phrases), chunk_size):
+        part = phrases[start : start + chunk_size]
+        lengths = torch.tensor([len(p) for p in part], dtype=torch.long)
+        tokens = torch.zeros(len(part), int(lengths.max()), dtype=torch.long)
+        for i, p in enumerate(part):
+            tokens[i, : len(p)] = torch.tensor(list(p), dtype=torch.long)
+        out.append(model.encode_phrases(tokens.to(device), lengths.to(device)))
+    return torch.cat(out, dim=0)
+
+
+def _blank_id(model: Any) -> int:
+    """The model's blank id (``model.blank_id`` or ``model.config.blank_id``; 0 otherwise)."""
+    blank = getattr(model, "blank_id", None)
+    if blank is None:
+        blank = getattr(getattr(model, "config", None), "blank_id", 0)
+    return int(blank)
+
+
+def _device(model: Any) -> torch.device:
+    try:
+        return next(model.parameters()).device
+    except (StopIteration, AttributeError):
+        return torch.device("cpu")
+
+
+class _Labels:
+    """Label embeddings of hypotheses, with the deep-biasing context of their utterances.
+
+    ``phrase_emb`` [N, Dc] or None; ``mask`` [B, N] or None (every utterance sees every phrase).
+    """
+
+    def __init__(self, model: Any, phrase_emb: Optional[Tensor], mask: Optional[Tensor]) -> None:
+        self.model = model
+        self.phrase_emb = phrase_emb
+        self.mask = mask
+        self.context_size: Optional[int] = model.predictor_context_size
+        self.blank_id = _blank_id(model)
+        self._cache: Dict[Tuple[int, Tuple[int, ...]], Tensor] = {}
+
+    def key(self, history: Sequence[int]) -> Tuple[int, ...]:
+        """The tokens the predictor reads: the last ``context_size`` of the history, or all."""
+        k = self.context_size
+        return tuple(history if k is None else history[-k:])
+
+    def __call__(self, histories: Sequence[Sequence[int]], rows: Sequence[int]) -> Tensor:
+        """Label embeddings after each history ``[blank, tokens...]``: [H, D]; rows: [H] utts."""
+        keys = [
+            (rows[i] if self.mask is not None else 0, self.key(h)) for i, h in enumerate(histories)
+        ]
+        missing = sorted({k for k in keys if k not in self._cache}, key=lambda k: len(k[1]))
+        by_len: Dict[int, List[Tuple[int, Tuple[int, ...]]]] = {}
+        for k in missing:
+            by_len.setdefault(len(k[1]), []).append(k)
+        for group in by_len.values():
+            self._compute(group)
+        return torch.stack([self._cache[k] for k in keys])
+
+    def _compute(self, group: List[Tuple[int, Tuple[int, ...]]]) -> None:
+        device = _device(self.model)
+        y = torch.tensor([k[1] for k in group], dtype=torch.long, device=device)
+        mask = None
+        if self.mask is not None:
+            mask = self.mask[torch.tensor([k[0] for k in group], device=self.mask.device)]
+        ctx = self.model.make_context(self.phrase_emb, mask, len(group))
+        g = self.model.label_embeddings(y, ctx)[:, -1]  # [n, D]
+        for k, row in zip(group, g):
+            self._cache[k] = row
+
+
+def _encode(
+    model: Any,
+    features: Tensor,
+    feature_lens: Tensor,
+    phrase_emb: Optional[Tensor],
+    mask: Optional[Tensor],
+) -> Tuple[Tensor, List[int]]:
+    """Biased audio embeddings [B, T', D] and their lengths."""
+    h, h_lens = model.encode(features, feature_lens)
+    ctx = model.make_context(phrase_emb, mask, h.size(0))
+    h = model.bias_audio(h, ctx)
+    return h, [int(n) for n in h_lens]
+
+
+@torch.no_grad()
+def greedy_search(
+    model: Any,
+    features: Tensor,
+    feature_lens: Tensor,
+    *,
+    phrase_emb: Optional[Tensor] = None,
+    mask: Optional[Tensor] = None,
+) -> List[List[int]]:
+    """The best token at every frame (blank or one symbol).
+
+    Args:
+        model: a ``Transducer`` in eval mode.
+        features: [B, T, F]; feature_lens: [B].
+        phrase_emb: [N, Dc] phrase vectors (deep biasing) or None.
+        mask: [B, N] (True: phrase n is in utterance b's list) or None (all phrases, all
+            utterances).
+
+    Returns:
+        B lists of token ids (tags included, blanks removed).
+    """
+    h, h_lens = _encode(model, features, feature_lens, phrase_emb, mask)
+    labels = _Labels(model, phrase_emb, mask)
+    blank = labels.blank_id
+    batch = h.size(0)
+    histories: List[List[int]] = [[blank] for _ in range(batch)]
+    g = labels(histories, list(range(batch)))  # [B, D]
+    for t in range(h.size(1)):
+        best = model.joiner(h[:, t], g).argmax(dim=-1).tolist()  # [B]
+        emitted = [b for b in range(batch) if t < h_lens[b] and best[b] != blank]
+        if not emitted:
+            continue
+        for b in emitted:
+            histories[b].append(best[b])
+        g = g.clone()
+        g[emitted] = labels([histories[b] for b in emitted], emitted)
+    return [hist[1:] for hist in histories]
+
+
+@dataclass
+class _Hyp:
+    history: Tuple[int, ...]  # blank first, then the emitted tokens
+    score: float  # log-probability plus boosting bonus so far
+    state: State  # boosting trie state
+    g: Optional[Tensor] = None  # [D] label embedding after ``history``
+
+
+class _Bonus:
+    """Boosting scores of every token from a trie state, as a cached [V] tensor."""
+
+    def __init__(self, trie: Optional[ContextTrie], vocab_size: int, blank_id: int) -> None:
+        self.trie = trie
+        self.vocab_size = vocab_size
+        self.blank_id = blank_id
+        self._cache: Dict[State, Tensor] = {}
+
+    def __call__(self, state: State) -> Tensor:
+        vector = self._cache.get(state)
+        if vector is None:
+            default, scores = self.trie.next_scores(state)
+            vector = torch.full((self.vocab_size,), default)
+            for token, score in scores.items():
+                if 0 <= token < self.vocab_size:
+                    vector[token] = score
+            vector[self.blank_id] = 0.0
+            self._cache[state] = vector
+        return vector
+
+
+@torch.no_grad()
+def modified_beam_search(
+    model: Any,
+    features: Tensor,
+    feature_lens: Tensor,
+    *,
+    beam: int = 4,
+    phrase_emb: Optional[Tensor] = None,
+    mask: Optional[Tensor] = None,
+    trie: Optional[ContextTrie] = None,
+) -> List[List[int]]:
+    """Beam search with at most one symbol per frame; equal token sequences are merged.
+
+    Args:
+        model: a ``Transducer`` in eval mode.
+        features: [B, T, F]; feature_lens: [B].
+        beam: hypotheses kept per utterance (>= 1).
+        phrase_emb: [N, Dc] phrase vectors (deep biasing) or None.
+        mask: [B, N] phrase membership per utterance, or None (all phrases, all utterances).
+        trie: boosting trie shared by the batch, or None (no boosting).
+
+    Returns:
+        B lists of token ids of the best hypothesis after :meth:`ContextTrie.finalize`.
+    """
+    if beam < 1:
+        raise ValueError(f"beam must be >= 1, got {beam}")
+    h, h_lens = _encode(model, features, feature_lens, phrase_emb, mask)
+    labels = _Labels(model, phrase_emb, mask)
+    blank = labels.blank_id
+    root = trie.root if trie is not None else 0
+    beams: List[List[_Hyp]] = [[_Hyp((blank,), 0.0, root)] for _ in range(h.size(0))]
+    bonus: Optional[_Bonus] = None
+    for t in range(h.size(1)):
+        active = [b for b in range(h.size(0)) if t < h_lens[b]]
+        if not active:
+            break
+        hyps = [hyp for b in active for hyp in beams[b]]
+        rows = [b for b in active for _ in beams[b]]
+        _fill_labels(labels, hyps, rows)
+        logits = model.joiner(h[rows, t], torch.stack([hyp.g for hyp in hyps]))  # [H, V]
+        scores = logits.log_softmax(dim=-1)
+        if trie is not None:
+            if bonus is None:
+                bonus = _Bonus(trie, scores.size(-1), blank)
+            scores = scores + torch.stack([bonus(hyp.state) for hyp in hyps]).to(scores.device)
+        scores = scores + torch.tensor([hyp.score for hyp in hyps], device=scores.device)[:, None]
+        start = 0
+        for b in active:
+            n = len(beams[b])
+            beams[b] = _expand(beams[b], scores[start : start + n], beam, blank, trie)
+            start += n
+    return [_best(hyps, trie)[1:] for hyps in beams]
+
+
+def _fill_labels(labels: _Labels, hyps: List[_Hyp], rows: List[int]) -> None:
+    todo = [i for i, hyp in enumerate(hyps) if hyp.g is None]
+    if todo:
+        g = labels([hyps[i].history for i in todo], [rows[i] for i in todo])
+        for i, row in zip(todo, g):
+            hyps[i].g = row
+
+
+def _expand(
+    hyps: List[_Hyp], scores: Tensor, beam: int, blank: int, trie: Optional[ContextTrie]
+) -> List[_Hyp]:
+    """The top ``beam`` one-symbol extensions of ``hyps`` (scores: [n, V] totals), merged."""
+    vocab = scores.size(-1)
+    top = scores.reshape(-1).topk(min(beam, scores.numel()))
+    merged: Dict[Tuple[int, ...], _Hyp] = {}
+    for value, index in zip(top.values.tolist(), top.indices.tolist()):
+        parent, token = hyps[index // vocab], index % vocab
+        if token == blank:
+            new = _Hyp(parent.history, value, parent.state, parent.g)
+        else:
+            state = trie.step(parent.state, token)[1] if trie is not None else parent.state
+            new = _Hyp(parent.history + (token,), value, state)
+        old = merged.get(new.history)
+        if old is None:
+            merged[new.history] = new
+            continue
+        best = old if old.score >= new.score else new
+        best.score = _logaddexp(old.score, new.score)
+        merged[new.history] = best
+    return list(merged.values())
+
+
+def _logaddexp(a: float, b: float) -> float:
+    hi, lo = max(a, b), min(a, b)
+    return hi + math.log1p(math.exp(lo - hi))
+
+
+def _best(hyps: List[_Hyp], trie: Optional[ContextTrie]) -> List[int]:
+    def final(hyp: _Hyp) -> float:
+        return hyp.score + (trie.finalize(hyp.state) if trie is not None else 0.0)
+
+    return list(max(hyps, key=final).history)

@@ -1,0 +1,302 @@
+"""Transcription API: a loaded model plus phrase lists in, words, intent and slots out.
+
+Example (see ``docs/usage.md``)::
+
+    import catt
+    t = catt.load("exp/model.pt")
+    t.transcribe("call.wav", phrases=["kaitlyn fitzgerald"]).to_dict()
+
+A phrase list is prepared once (token ids, phrase vectors for deep biasing, boosting trie) and
+cached by its content, so the same list costs nothing on the next call, and a different list
+changes the output without reloading the model.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from catt.audio import compute_features, load_audio
+from catt.context.phrases import Phrase, load_phrases, merge_phrases, parse_phrases
+from catt.context.trie import ContextTrie
+from catt.decode.options import DecodingOptions
+from catt.decode.search import encode_phrase_list, greedy_search, modified_beam_search
+from catt.errors import AudioError, PhraseFileError
+from catt.text.tags import Slot, parse_tagged
+from catt.text.tokenizer import Tokenizer, normalize_text
+
+__all__ = ["Transcript", "PhraseList", "Transcriber", "load", "transcribe_files"]
+
+AudioInput = Union[str, Path, Tensor, np.ndarray]
+PhrasesInput = Union[None, "PhraseList", Sequence[Union[str, Phrase]]]
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What the model heard: the tagged output and its parse.
+
+    >>> Transcript.from_tagged("<intent:call> call <contact> ann </contact>").to_dict()
+    {'text': 'call ann', 'intent': 'call', 'slots': [{'type': 'contact', 'value': 'ann'}], 'tagged': '<intent:call> call <contact> ann </contact>'}
+    """  # noqa: E501
+
+    tagged: str
+    text: str
+    intent: Optional[str]
+    slots: Tuple[Slot, ...]
+
+    @classmethod
+    def from_tagged(cls, tagged: str) -> Transcript:
+        parsed = parse_tagged(tagged)
+        return cls(tagged, parsed.text, parsed.intent, parsed.slots)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "text": self.text,
+            "intent": self.intent,
+            "slots": [s.to_dict() for s in self.slots],
+            "tagged": self.tagged,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False)
+
+
+@dataclass
+class PhraseList:
+    """A phrase list prepared for one model: token ids, phrase vectors, boosting tries.
+
+    Made by :meth:`Transcriber.prepare_phrases`; the vectors and tries are computed on first use.
+    ``embeddings`` is [N, Dc].
+    """
+
+    phrases: Tuple[Phrase, ...]
+    token_ids: List[List[int]]
+    embeddings: Optional[Tensor] = None
+    tries: Dict[float, ContextTrie] = dataclasses.field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.phrases)
+
+
+class Transcriber:
+    """A model and its tokenizer, ready to transcribe with any phrase list.
+
+    Args:
+        model: a ``Transducer`` (put in eval mode here).
+        tokenizer: the model's tokenizer.
+        options: default decoding options (each call may override them).
+        cache_size: how many prepared phrase lists to keep.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Tokenizer,
+        *,
+        options: Optional[DecodingOptions] = None,
+        cache_size: int = 8,
+    ) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.options = options if options is not None else DecodingOptions()
+        self._cache: collections.OrderedDict = collections.OrderedDict()
+        self._cache_size = cache_size
+        tags = [i for i in range(tokenizer.vocab_size) if tokenizer.is_tag_id(i)]
+        self._tag_ids = frozenset(tags)
+
+    @property
+    def device(self) -> torch.device:
+        try:
+            return next(self.model.parameters()).device
+        except StopIteration:
+            return torch.device("cpu")
+
+    def prepare_phrases(self, phrases: PhrasesInput) -> Optional[PhraseList]:
+        """Tokenize a phrase list (cached by content); None for no list or an empty list.
+
+        Raises:
+            PhraseFileError: a phrase the tokenizer cannot spell (the message names it).
+        """
+        if phrases is None or isinstance(phrases, PhraseList):
+            return phrases if phrases is None or len(phrases) else None
+        items = merge_phrases(
+            [p if isinstance(p, Phrase) else Phrase(normalize_text(str(p))) for p in phrases]
+        )
+        items = [p for p in items if p.text]
+        if not items:
+            return None
+        key = tuple((p.text, p.weight) for p in items)
+        cached = self._cache.get(key)
+        if cached is None:
+            cached = PhraseList(tuple(items), [self.tokenizer.encode_phrase(p.text) for p in items])
+            self._cache[key] = cached
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        self._cache.move_to_end(key)
+        return cached
+
+    def _embeddings(
+        self, plist: Optional[PhraseList], options: DecodingOptions
+    ) -> Optional[Tensor]:
+        if plist is None or not options.deep_biasing or not _uses_context(self.model):
+            return None
+        if plist.embeddings is None:
+            with torch.no_grad():
+                plist.embeddings = encode_phrase_list(self.model, plist.token_ids)
+        return plist.embeddings
+
+    def _trie(self, plist: Optional[PhraseList], options: DecodingOptions) -> Optional[ContextTrie]:
+        if plist is None or options.boost == 0.0:
+            return None
+        trie = plist.tries.get(options.boost)
+        if trie is None:
+            trie = ContextTrie(
+                plist.token_ids,
+                boost=options.boost,
+                weights=[p.weight for p in plist.phrases],
+                transparent_ids=self._tag_ids,
+            )
+            plist.tries[options.boost] = trie
+        return trie
+
+    def decode_features(
+        self,
+        features: Sequence[Tensor],
+        phrases: PhrasesInput = None,
+        options: Optional[DecodingOptions] = None,
+    ) -> List[Transcript]:
+        """Transcribe utterances given as feature matrices, each [T, 80], in batches."""
+        options = options if options is not None else self.options
+        plist = self.prepare_phrases(phrases)
+        phrase_emb = self._embeddings(plist, options)
+        trie = self._trie(plist, options)
+        out: List[Transcript] = []
+        for start in range(0, len(features), options.batch_size):
+            batch = features[start : start + options.batch_size]
+            feats, lens = _pad(batch, self.device)
+            if options.greedy:
+                tokens = greedy_search(self.model, feats, lens, phrase_emb=phrase_emb)
+            else:
+                tokens = modified_beam_search(
+                    self.model, feats, lens, beam=options.beam, phrase_emb=phrase_emb, trie=trie
+                )
+            out += [Transcript.from_tagged(self.tokenizer.decode(t)) for t in tokens]
+        return out
+
+    def transcribe(
+        self,
+        audio: AudioInput,
+        phrases: PhrasesInput = None,
+        options: Optional[DecodingOptions] = None,
+    ) -> Transcript:
+        """Transcribe one utterance: a file path, or 16 kHz mono samples [num_samples].
+
+        Args:
+            phrases: phrase texts or :class:`Phrase` objects (or a prepared :class:`PhraseList`);
+                None or empty: no context.
+            options: overrides the default options, e.g. ``DecodingOptions(beam=8, boost=2.0)``.
+
+        Raises:
+            AudioError: the file is missing or not audio.
+            PhraseFileError: a phrase the model cannot spell.
+        """
+        if isinstance(audio, (str, Path)):
+            samples = load_audio(audio)
+        else:
+            samples = torch.as_tensor(audio, dtype=torch.float32).reshape(-1)
+            if samples.numel() == 0:
+                raise AudioError("no audio samples")
+        return self.decode_features([compute_features(samples)], phrases, options)[0]
+
+
+def _uses_context(model: Any) -> bool:
+    """False for a model without biasing layers (it has no phrase encoder)."""
+    config = getattr(model, "config", None)
+    return bool(getattr(config, "uses_context", True))
+
+
+def _pad(features: Sequence[Tensor], device: torch.device) -> Tuple[Tensor, Tensor]:
+    """Stack [T_i, F] matrices into [B, T, F] (zero padded) and lengths [B]."""
+    lens = torch.tensor([f.size(0) for f in features], dtype=torch.long)
+    out = torch.zeros(len(features), int(lens.max()), features[0].size(1))
+    for i, f in enumerate(features):
+        out[i, : f.size(0)] = f
+    return out.to(device), lens.to(device)
+
+
+def load(path: Union[str, Path], device: Union[None, str, torch.device] = None) -> Transcriber:
+    """Load a model file (``catt train`` output) as a :class:`Transcriber`.
+
+    Args:
+        device: e.g. ``"cpu"`` or ``"cuda:0"``; None picks CUDA when available, else the CPU.
+    """
+    try:
+        from catt.model import load_model
+    except ImportError:  # not re-exported: the checkpoint module itself
+        from catt.model.checkpoint import load_model
+
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    model, tokenizer = load_model(path, torch.device(device))
+    return Transcriber(model, tokenizer)
+
+
+def check_phrase_files(tokenizer: Tokenizer, paths: Sequence[Union[str, Path]]) -> List[Phrase]:
+    """Load and merge phrase files, checking that the model can spell every phrase.
+
+    Raises:
+        PhraseFileError: naming ``path:line`` of the first bad phrase.
+    """
+    lists = []
+    for path in paths:
+        phrases = load_phrases(path)  # checks the encoding and the format
+        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
+        for lineno, line in enumerate(lines, start=1):
+            for phrase in parse_phrases([line], f"{path}:{lineno}"):
+                try:
+                    tokenizer.encode_phrase(phrase.text)
+                except PhraseFileError as e:
+                    raise PhraseFileError(f"{path}:{lineno}: {e}") from None
+        lists.append(phrases)
+    return merge_phrases(*lists)
+
+
+def transcribe_files(
+    *,
+    model_path: Union[str, Path],
+    audio_paths: Sequence[Union[str, Path]],
+    phrase_files: Sequence[Union[str, Path]],
+    boost: float,
+    beam: int,
+    deep_biasing: bool,
+) -> int:
+    """``catt transcribe``: print one JSON object per audio file on stdout.
+
+    Each line is ``{"audio", "text", "intent", "slots", "tagged"}``, or ``{"audio", "error"}``
+    for a file that cannot be read (the others are still transcribed).
+
+    Returns:
+        The exit code: 0, or 1 when some audio file failed.
+    """
+    options = DecodingOptions(beam=beam, boost=boost, deep_biasing=deep_biasing)
+    for path in phrase_files:
+        load_phrases(path)  # bad phrase files fail before the model is loaded
+    transcriber = load(model_path)
+    phrases = transcriber.prepare_phrases(check_phrase_files(transcriber.tokenizer, phrase_files))
+    status = 0
+    for path in audio_paths:
+        try:
+            result: Dict[str, Any] = {"audio": str(path)}
+            result.update(transcriber.transcribe(path, phrases, options).to_dict())
+        except AudioError as e:
+            result, status = {"audio": str(path), "error": str(e)}, 1
+        print(json.dumps(result, ensure_ascii=False), flush=True)
+    return status

@@ -1,0 +1,168 @@
+"""``catt decode``: household lists, distractors and the results file, on a two-household corpus."""
+
+import json
+from pathlib import Path
+from typing import List
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+from test_transcribe import TEXTS, FrameModel  # tests/ is on sys.path
+
+import catt.decode.transcriber as transcriber_module
+from catt.cli import main
+from catt.context.phrases import Phrase
+from catt.decode.decode_set import condition_name, decode_condition, draw_distractors
+from catt.decode.transcriber import Transcriber
+from catt.text.tags import build_tagged
+from catt.text.tokenizer import train_tokenizer
+
+UTTERANCES = [
+    ("en-test-000", "call stephen fitzgerald now", "call_contact", [("contact", 5, 23)]),
+    ("en-test-000", "turn on the noodle lamp", "turn_on", [("device", 12, 23)]),
+    ("en-test-001", "what time is it", "time", []),
+]
+LISTS = {
+    "en-test-000": ("stephen fitzgerald\nsteven lee\n", "noodle lamp\n"),
+    "en-test-001": ("ann lee\ndora fitz\n", "moon lamp\nfrost fan\n"),
+}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    from lhotse import CutSet, Fbank, FbankConfig, Recording, SupervisionSegment
+    from lhotse.cut import MonoCut
+
+    data = tmp_path_factory.mktemp("data")
+    for household, (contacts, devices) in LISTS.items():
+        folder = data / "households" / household
+        folder.mkdir(parents=True)
+        (folder / "contacts.txt").write_text(contacts, encoding="utf-8")
+        (folder / "devices.txt").write_text(devices, encoding="utf-8")
+    cuts = []
+    rng = np.random.default_rng(0)
+    for i, (household, text, intent, slots) in enumerate(UTTERANCES):
+        wav = data / "wav" / "test" / f"utt{i}.wav"
+        wav.parent.mkdir(parents=True, exist_ok=True)
+        soundfile.write(str(wav), (0.1 * rng.standard_normal(4000)).astype("float32"), 16000)
+        rec = Recording.from_file(wav, recording_id=f"utt{i}")
+        sup = SupervisionSegment(
+            id=f"utt{i}",
+            recording_id=f"utt{i}",
+            start=0.0,
+            duration=rec.duration,
+            text=text,
+            language="en",
+            custom={
+                "intent": intent,
+                "household": household,
+                "slots": [
+                    {"type": t, "value": text[s:e], "start": s, "end": e} for t, s, e in slots
+                ],
+            },
+        )
+        cuts.append(MonoCut(f"utt{i}", 0.0, rec.duration, 0, recording=rec, supervisions=[sup]))
+    cuts = CutSet.from_cuts(cuts).compute_and_store_features(
+        Fbank(FbankConfig(num_mel_bins=80)), storage_path=data / "fbank"
+    )
+    (data / "manifests").mkdir()
+    cuts.to_file(data / "manifests" / "smarthome_cuts_test.jsonl.gz")
+    return data
+
+
+@pytest.fixture()
+def stand_in(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FrameModel:
+    tok = train_tokenizer(TEXTS, tmp_path / "bpe.model", 30)
+    model = FrameModel(tok.vocab_size)
+    transcriber = Transcriber(model, tok)
+    monkeypatch.setattr(transcriber_module, "load", lambda path, device=None: transcriber)
+    return model
+
+
+def read(path: Path) -> List[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_results_file_fields(corpus: Path, stand_in, tmp_path: Path) -> None:
+    out = decode_condition(
+        model_path="m.pt", data_dir=corpus, split="test", out_path=tmp_path / "r.jsonl",
+        distractors=2, context=True, deep_biasing=True, boost=1.5, beam=2, condition=None,
+        seed=0, limit=None,
+    )  # fmt: skip
+    rows = read(out)
+    assert [r["id"] for r in rows] == ["utt0", "utt1", "utt2"]
+    first = rows[0]
+    assert first["condition"] == "deep+boost+2"
+    assert (first["distractors"], first["deep_biasing"], first["boost"]) == (2, True, 1.5)
+    assert first["household"] == "en-test-000" and first["language"] == "en"
+    assert first["biasing_list"] == ["stephen fitzgerald", "steven lee", "noodle lamp"]
+    text, intent, slots = UTTERANCES[0][1:]
+    assert first["ref_tagged"] == build_tagged(
+        text, intent, [{"type": t, "start": s, "end": e} for t, s, e in slots]
+    )
+    assert first["ref"] == {
+        "text": text,
+        "intent": intent,
+        "slots": [{"type": "contact", "value": "stephen fitzgerald"}],
+    }
+    assert set(first["hyp"]) == {"text", "intent", "slots"}
+    assert rows[2]["biasing_list"] == ["ann lee", "dora fitz", "moon lamp", "frost fan"]
+    # one phrase-vector computation per household list
+    assert stand_in.phrase_calls == 2
+
+
+def test_no_context_and_limit_through_the_cli(corpus: Path, stand_in, tmp_path: Path) -> None:
+    out = tmp_path / "none.jsonl"
+    args = ["decode", "--model", "m.pt", "--data", str(corpus), "--out", str(out)]
+    assert main([*args, "--no-context", "--boost", "2", "--limit", "2"]) == 0
+    rows = read(out)
+    assert len(rows) == 2
+    assert {r["condition"] for r in rows} == {"no-context"}
+    assert all(r["boost"] == 0.0 and r["deep_biasing"] is False for r in rows)
+    assert rows[0]["biasing_list"] == ["stephen fitzgerald", "steven lee", "noodle lamp"]
+    assert stand_in.phrase_calls == 0
+
+
+def test_missing_manifest_is_one_line(tmp_path: Path, capsys) -> None:
+    args = ["decode", "--model", "m.pt", "--data", str(tmp_path), "--out", str(tmp_path / "r")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "smarthome_cuts_test.jsonl.gz is missing" in err and "Traceback" not in err
+
+
+def test_distractors_are_deterministic_and_foreign() -> None:
+    own = [Phrase("ann"), Phrase("bob")]
+    pool = [Phrase(f"p{i}") for i in range(50)] + own
+    a = draw_distractors(own, pool, 10, seed=3, household="h")
+    assert a == draw_distractors(own, list(reversed(pool)), 10, seed=3, household="h")
+    assert a != draw_distractors(own, pool, 10, seed=4, household="h")
+    assert len({p.text for p in a}) == 10 and not {"ann", "bob"} & {p.text for p in a}
+    assert len(draw_distractors(own, pool, 1000, seed=0, household="h")) == 50
+
+
+@pytest.mark.parametrize(
+    ("context", "deep", "boost", "n", "name"),
+    [
+        (False, True, 2.0, 100, "no-context"),
+        (True, True, 0.0, 0, "deep+0"),
+        (True, False, 2.0, 10, "boost+10"),
+        (True, True, 2.0, 1000, "deep+boost+1000"),
+        (True, False, 0.0, 0, "list+0"),
+    ],
+)
+def test_condition_names(context, deep, boost, n, name) -> None:
+    assert condition_name(context=context, deep_biasing=deep, boost=boost, distractors=n) == name
+
+
+def test_features_match_compute_features(corpus: Path) -> None:
+    """Inference features (catt.audio) are the ones the corpus stores for training."""
+    from lhotse import load_manifest
+
+    from catt.audio import compute_features, load_audio
+
+    cut = load_manifest(corpus / "manifests" / "smarthome_cuts_test.jsonl.gz")[0]
+    stored = torch.as_tensor(cut.load_features())
+    fresh = compute_features(load_audio(corpus / "wav" / "test" / "utt0.wav"))
+    assert stored.shape == fresh.shape
+    assert torch.allclose(stored, fresh, atol=0.05)

@@ -1,0 +1,268 @@
+"""Transcriber, ``catt transcribe`` and bad input, on a stand-in model with a real tokenizer."""
+
+import json
+import random
+from pathlib import Path
+from typing import List, Tuple
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+from torch import Tensor, nn
+
+import catt.decode.transcriber as transcriber_module
+from catt.cli import main
+from catt.context.phrases import Phrase
+from catt.decode.options import DecodingOptions
+from catt.decode.transcriber import Transcriber, Transcript
+from catt.errors import AudioError, PhraseFileError
+from catt.text.tags import strip_tags
+from catt.text.tokenizer import Tokenizer, train_tokenizer
+
+TEXTS = [
+    "<intent:call_contact> call <contact> stephen fitzgerald </contact> now",
+    "<intent:call_contact> call <contact> steven lee </contact>",
+    "<intent:turn_on> turn on the <device> noodle lamp </device>",
+    "<intent:time> what time is it",
+]
+
+
+class FrameModel(nn.Module):
+    """Joiner output = the first V feature dims (history ignored); counts phrase encodings."""
+
+    blank_id = 0
+    predictor_context_size = 1
+
+    def __init__(self, vocab: int) -> None:
+        super().__init__()
+        self.vocab = vocab
+        self.scale = nn.Parameter(torch.ones(()))
+        self.phrase_calls = 0
+
+    def encode(self, features: Tensor, lens: Tensor) -> Tuple[Tensor, Tensor]:
+        return features[..., : self.vocab] * self.scale, lens
+
+    def encode_phrases(self, tokens: Tensor, lengths: Tensor) -> Tensor:
+        self.phrase_calls += 1
+        return torch.zeros(tokens.size(0), 2)
+
+    def make_context(self, phrase_emb, mask, batch_size):
+        return phrase_emb
+
+    def bias_audio(self, h: Tensor, ctx) -> Tensor:
+        return h
+
+    def label_embeddings(self, y: Tensor, ctx) -> Tensor:
+        return torch.zeros(y.size(0), y.size(1), self.vocab)
+
+    def joiner(self, h: Tensor, g: Tensor) -> Tensor:
+        return h + g
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory) -> Tokenizer:
+    return train_tokenizer(TEXTS, tmp_path_factory.mktemp("lang") / "bpe.model", 30)
+
+
+@pytest.fixture()
+def transcriber(tokenizer: Tokenizer) -> Transcriber:
+    return Transcriber(FrameModel(tokenizer.vocab_size), tokenizer)
+
+
+def spelled_frames(tok: Tokenizer, tagged: str, near_miss: Tuple[int, int, float] = None) -> Tensor:
+    """[T, 80] features whose first V dims make the model spell ``tagged``, one token a frame.
+
+    ``near_miss = (position, token, logit)``: that token competes at that position.
+    """
+    ids = tok.encode(tagged)
+    feats = torch.zeros(len(ids), 80)
+    feats[:, 0] = -1e4  # never blank
+    for t, token in enumerate(ids):
+        feats[t, token] = 5.0
+    if near_miss is not None:
+        position, token, logit = near_miss
+        feats[position, token] = logit
+    return feats
+
+
+def write_wav(path: Path, seconds: float = 0.5, rate: int = 16000, channels: int = 1) -> Path:
+    rng = np.random.default_rng(0)
+    samples = (0.1 * rng.standard_normal((int(seconds * rate), channels))).astype("float32")
+    soundfile.write(str(path), samples, rate)
+    return path
+
+
+def near_miss_case(tok: Tokenizer) -> Tensor:
+    """Spells "stephen" with "stephan" a near miss at the second-to-last letter."""
+    ids = tok.encode("call <contact> stephen </contact>")
+    position = len(ids) - 3
+    assert tok.decode([ids[position]]) == "e"
+    return spelled_frames(
+        tok, "call <contact> stephen </contact>", (position, tok.encode("a")[-1], 4.8)
+    )
+
+
+def test_phrase_list_changes_output_without_reloading(transcriber: Transcriber, tokenizer) -> None:
+    feats = near_miss_case(tokenizer)
+    opts = DecodingOptions(beam=4, boost=1.0)
+    outputs = [
+        transcriber.decode_features([feats], phrases, opts)[0].text
+        for phrases in (None, ["stephan"], ["steven"], [Phrase("stephan")], [])
+    ]
+    assert outputs == [
+        "call stephen",
+        "call stephan",
+        "call stephen",
+        "call stephan",
+        "call stephen",
+    ]
+
+
+def test_boost_zero_ignores_the_list(transcriber: Transcriber, tokenizer) -> None:
+    feats = near_miss_case(tokenizer)
+    for beam in (1, 4):
+        opts = DecodingOptions(beam=beam, boost=0.0)
+        assert transcriber.decode_features([feats], ["stephan"], opts)[0].text == "call stephen"
+
+
+def test_phrase_vectors_computed_once_per_list(transcriber: Transcriber) -> None:
+    model = transcriber.model
+    opts = DecodingOptions(beam=2, boost=1.0)
+    feats = torch.randn(12, 80)
+    for _ in range(3):
+        transcriber.decode_features([feats, feats[:5]], ["stephen", "noodle lamp"], opts)
+    assert model.phrase_calls == 1
+    transcriber.decode_features([feats], ["steven lee"], opts)
+    assert model.phrase_calls == 2
+    transcriber.decode_features([feats], ["steven lee"], DecodingOptions(deep_biasing=False))
+    assert model.phrase_calls == 2
+
+
+def test_transcript_fields(transcriber: Transcriber, tokenizer) -> None:
+    feats = spelled_frames(tokenizer, TEXTS[0])
+    out = transcriber.decode_features([feats], None, DecodingOptions(beam=1))[0]
+    assert out.tagged == TEXTS[0]
+    assert out.text == strip_tags(out.tagged) == "call stephen fitzgerald now"
+    assert out.intent == "call_contact"
+    data = json.loads(out.to_json())
+    assert data["slots"] == [{"type": "contact", "value": "stephen fitzgerald"}]
+    assert Transcript.from_tagged(data["tagged"]) == out
+
+
+def test_transcribe_audio_path_and_samples(transcriber: Transcriber, tmp_path: Path) -> None:
+    wav = write_wav(tmp_path / "a.wav")
+    by_path = transcriber.transcribe(wav)
+    samples, _ = soundfile.read(str(wav), dtype="float32")
+    assert transcriber.transcribe(torch.from_numpy(samples)) == by_path
+    with pytest.raises(AudioError, match="no such audio file"):
+        transcriber.transcribe(tmp_path / "missing.wav")
+
+
+def test_unspellable_phrase_names_the_phrase(transcriber: Transcriber) -> None:
+    with pytest.raises(PhraseFileError, match="zoë"):
+        transcriber.transcribe(torch.zeros(1600), ["zoë"])
+
+
+# --- the command line ------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def cli(monkeypatch: pytest.MonkeyPatch, transcriber: Transcriber, capsys):
+    """Run ``catt transcribe --model m.pt ...`` in process with the stand-in transcriber."""
+    monkeypatch.setattr(transcriber_module, "load", lambda path, device=None: transcriber)
+
+    def run(*args: str) -> Tuple[int, List[dict], str]:
+        code = main(["transcribe", "--model", "m.pt", *map(str, args)])
+        out, err = capsys.readouterr()
+        assert "Traceback" not in err
+        return code, [json.loads(line) for line in out.splitlines()], err
+
+    return run
+
+
+def test_cli_prints_one_json_object_per_file(cli, tmp_path: Path) -> None:
+    a, b = write_wav(tmp_path / "a.wav"), write_wav(tmp_path / "b.wav", seconds=0.3)
+    contacts = tmp_path / "contacts.txt"
+    contacts.write_text("stephen fitzgerald\nsteven lee\t2\n", encoding="utf-8")
+    code, lines, _ = cli("--contacts", contacts, "--boost", "1.5", a, b)
+    assert code == 0
+    assert [d["audio"] for d in lines] == [str(a), str(b)]
+    for d in lines:
+        assert set(d) == {"audio", "text", "intent", "slots", "tagged"}
+        assert d["text"] == strip_tags(d["tagged"])
+
+
+def test_cli_missing_audio_among_good_files(cli, tmp_path: Path) -> None:
+    good = write_wav(tmp_path / "good.wav")
+    missing = tmp_path / "missing.wav"
+    code, lines, _ = cli(good, missing, good)
+    assert code == 1
+    assert "error" not in lines[0] and "error" not in lines[2]
+    assert lines[1]["audio"] == str(missing) and "missing.wav" in lines[1]["error"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"", "empty file"), (b"RIFF\x24\x00\x00\x00WAVEjunkjunkjunk", "cannot decode audio")],
+    ids=["empty", "corrupt"],
+)
+def test_cli_broken_wav(cli, tmp_path: Path, content: bytes, message: str) -> None:
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(content)
+    code, lines, _ = cli(bad, write_wav(tmp_path / "ok.wav"))
+    assert code == 1
+    assert lines[0]["audio"] == str(bad) and message in lines[0]["error"]
+    assert "bad.wav" in lines[0]["error"]
+    assert "text" in lines[1]
+
+
+def test_cli_wav_without_samples(cli, tmp_path: Path) -> None:
+    empty = tmp_path / "zero.wav"
+    soundfile.write(str(empty), np.zeros((0,), dtype="float32"), 16000)
+    code, lines, _ = cli(empty)
+    assert code == 1 and "no audio samples" in lines[0]["error"]
+
+
+def test_cli_stereo_44k_works(cli, tmp_path: Path) -> None:
+    wav = write_wav(tmp_path / "stereo.wav", rate=44100, channels=2)
+    code, lines, _ = cli(wav)
+    assert code == 0 and "text" in lines[0]
+
+
+def test_cli_phrase_file_not_utf8(cli, tmp_path: Path) -> None:
+    bad = tmp_path / "contacts.txt"
+    bad.write_bytes(b"stephen\n\xe9mile\n")
+    code, lines, err = cli("--contacts", bad, write_wav(tmp_path / "a.wav"))
+    assert code == 2 and lines == []
+    assert f"{bad}:2" in err and "UTF-8" in err
+
+
+def test_cli_empty_phrase_file_works(cli, tmp_path: Path) -> None:
+    empty = tmp_path / "devices.txt"
+    empty.write_bytes(b"")
+    code, lines, _ = cli("--devices", empty, "--boost", "2", write_wav(tmp_path / "a.wav"))
+    assert code == 0 and "text" in lines[0]
+
+
+def test_cli_unspellable_phrase_names_the_line(cli, tmp_path: Path) -> None:
+    contacts = tmp_path / "contacts.txt"
+    contacts.write_text("stephen\n# family\nzoë lee\n", encoding="utf-8")
+    code, lines, err = cli("--contacts", contacts, write_wav(tmp_path / "a.wav"))
+    assert code == 2 and lines == []
+    assert err.startswith(f"catt: error: {contacts}:3:") and "ë" in err
+
+
+def test_cli_ten_thousand_phrases(cli, tmp_path: Path) -> None:
+    rng = random.Random(0)
+    letters = "acdefghilmnoprstuvwz"
+    names = {"".join(rng.choice(letters) for _ in range(rng.randint(4, 9))) for _ in range(12_000)}
+    phrases = tmp_path / "phrases.txt"
+    phrases.write_text("\n".join(sorted(names)[:10_000]) + "\n", encoding="utf-8")
+    code, lines, _ = cli("--phrases", phrases, "--boost", "1", write_wav(tmp_path / "a.wav"))
+    assert code == 0 and "text" in lines[0]
+
+
+def test_cli_bad_beam_is_one_line(cli, tmp_path: Path) -> None:
+    code, _, err = cli("--beam", "0", write_wav(tmp_path / "a.wav"))
+    assert code == 2 and "beam must be an integer >= 1" in err
