@@ -1,0 +1,283 @@
+"""Model dimensions and choices: one frozen, validated dataclass saved inside every model file.
+
+>>> cfg = ModelConfig.preset("micro", vocab_size=64)
+>>> ModelConfig.from_dict(cfg.to_dict()) == cfg
+True
+>>> ModelConfig.from_dict({"preset": "tiny", "biasing": {"layer": "none"}}).biasing.layer
+'none'
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, Mapping, Optional
+
+from catt.errors import ConfigError
+
+__all__ = [
+    "ModelConfigError",
+    "EncoderConfig",
+    "PredictorConfig",
+    "ContextEncoderConfig",
+    "BiasingConfig",
+    "ModelConfig",
+    "PRESETS",
+]
+
+PREDICTORS = ("stateless", "transformer")
+BIAS_ON = ("audio", "label", "both")
+LOSSES = ("pruned", "full")
+
+
+class ModelConfigError(ConfigError, ValueError):
+    """A model config value is out of range or names a choice that does not exist."""
+
+
+def _choice(name: str, value: Any, choices: Iterable[str]) -> None:
+    choices = tuple(choices)
+    if value not in choices:
+        raise ModelConfigError(f"unknown {name} {value!r}; choose one of: {', '.join(choices)}")
+
+
+def _positive(name: str, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ModelConfigError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _divides(name: str, dim: int, heads_name: str, heads: int) -> None:
+    if dim % heads:
+        raise ModelConfigError(f"{name}={dim} is not divisible by {heads_name}={heads}")
+
+
+def _dropout(name: str, value: Any) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < 1:
+        raise ModelConfigError(f"{name} must be a number in [0, 1), got {value!r}")
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """Audio encoder: conv subsampling x4 then a pre-norm transformer."""
+
+    d_model: int = 144
+    num_layers: int = 4
+    num_heads: int = 4
+    ff_dim: int = 576
+    dropout: float = 0.1
+    subsampling: int = 4
+    conv_channels: int = 32
+
+    def validate(self) -> None:
+        for name in ("d_model", "num_layers", "num_heads", "ff_dim", "conv_channels"):
+            _positive(f"encoder.{name}", getattr(self, name))
+        _divides("encoder.d_model", self.d_model, "encoder.num_heads", self.num_heads)
+        _dropout("encoder.dropout", self.dropout)
+        if self.subsampling != 4:
+            raise ModelConfigError(
+                f"encoder.subsampling must be 4 (the only one built), got {self.subsampling!r}"
+            )
+
+
+@dataclass(frozen=True)
+class PredictorConfig:
+    """Label encoder: ``stateless`` (embedding + causal conv over ``context_size`` tokens,
+    icefall style) or ``transformer`` (causal self-attention over the whole history)."""
+
+    type: str = "stateless"
+    context_size: int = 2
+    num_layers: int = 1
+
+    def validate(self) -> None:
+        _choice("predictor.type", self.type, PREDICTORS)
+        _positive("predictor.context_size", self.context_size)
+        _positive("predictor.num_layers", self.num_layers)
+
+
+@dataclass(frozen=True)
+class ContextEncoderConfig:
+    """Phrase encoder: tokens of one phrase -> one vector of ``context_dim``."""
+
+    type: str = "bilstm"
+    context_dim: int = 144
+    num_layers: int = 1
+    num_heads: int = 4
+
+    def validate(self) -> None:
+        from catt.model.context_encoder import CONTEXT_ENCODERS
+
+        _choice("context_encoder.type", self.type, CONTEXT_ENCODERS)
+        for name in ("context_dim", "num_layers", "num_heads"):
+            _positive(f"context_encoder.{name}", getattr(self, name))
+        if self.type == "bilstm" and self.context_dim % 2:
+            raise ModelConfigError(
+                f"context_encoder.context_dim={self.context_dim} must be even for bilstm"
+            )
+        if self.type == "transformer":
+            _divides(
+                "context_encoder.context_dim",
+                self.context_dim,
+                "context_encoder.num_heads",
+                self.num_heads,
+            )
+
+
+@dataclass(frozen=True)
+class BiasingConfig:
+    """Which biasing layer (registry name), on which embeddings, with how many heads."""
+
+    layer: str = "attention"
+    bias_on: str = "both"
+    num_heads: int = 4
+
+    def validate(self) -> None:
+        from catt.model.biasing import BIASING_LAYERS
+
+        _choice("biasing.layer", self.layer, BIASING_LAYERS)
+        _choice("biasing.bias_on", self.bias_on, BIAS_ON)
+        _positive("biasing.num_heads", self.num_heads)
+
+
+_SECTIONS = {
+    "encoder": EncoderConfig,
+    "predictor": PredictorConfig,
+    "context_encoder": ContextEncoderConfig,
+    "biasing": BiasingConfig,
+}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to build a :class:`~catt.model.transducer.Transducer`.
+
+    ``vocab_size`` and ``blank_id`` must match the tokenizer; ``loss`` is ``pruned`` (k2 pruned
+    RNN-T, the default) or ``full`` (k2 full RNN-T, memory B*T*U*V).
+    """
+
+    feature_dim: int = 80
+    vocab_size: int = 256
+    blank_id: int = 0
+    joiner_dim: int = 256
+    loss: str = "pruned"
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    predictor: PredictorConfig = field(default_factory=PredictorConfig)
+    context_encoder: ContextEncoderConfig = field(default_factory=ContextEncoderConfig)
+    biasing: BiasingConfig = field(default_factory=BiasingConfig)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise :class:`ModelConfigError` naming the first bad value."""
+        for name in ("feature_dim", "vocab_size", "joiner_dim"):
+            _positive(name, getattr(self, name))
+        if not isinstance(self.blank_id, int) or not 0 <= self.blank_id < self.vocab_size:
+            raise ModelConfigError(
+                f"blank_id must be in [0, vocab_size={self.vocab_size}), got {self.blank_id!r}"
+            )
+        _choice("loss", self.loss, LOSSES)
+        for name, cls in _SECTIONS.items():
+            section = getattr(self, name)
+            if not isinstance(section, cls):
+                raise ModelConfigError(f"{name} must be a {cls.__name__}, got {section!r}")
+            section.validate()
+        if self.biasing.layer != "none":
+            _divides(
+                "encoder.d_model", self.encoder.d_model, "biasing.num_heads", self.biasing.num_heads
+            )
+        if self.predictor.type == "transformer":
+            _divides(
+                "encoder.d_model", self.encoder.d_model, "encoder.num_heads", self.encoder.num_heads
+            )
+
+    @property
+    def d_model(self) -> int:
+        """Dimension D of audio and label embeddings."""
+        return self.encoder.d_model
+
+    @property
+    def uses_context(self) -> bool:
+        """False when the biasing layer is ``none``: no context parameters, phrases ignored."""
+        return self.biasing.layer != "none"
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Plain nested dict (YAML/JSON/checkpoint friendly)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ModelConfig:
+        """Build and validate from a nested dict; ``preset: NAME`` starts from a preset.
+
+        Unknown keys raise :class:`ModelConfigError` naming the valid keys.
+        """
+        if not isinstance(d, Mapping):
+            raise ModelConfigError(f"model config must be a mapping, got {type(d).__name__}")
+        d = dict(d)
+        preset = d.pop("preset", None)
+        base = PRESETS[_preset_name(preset)].to_dict() if preset is not None else cls().to_dict()
+        merged = _merge(base, d, "")
+        sections = {name: sc(**merged.pop(name)) for name, sc in _SECTIONS.items()}
+        return cls(**merged, **sections)
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> ModelConfig:
+        """A preset (``micro``, ``tiny``, ``base``) with top-level fields replaced.
+
+        >>> ModelConfig.preset("base", vocab_size=500).encoder.num_layers
+        6
+        """
+        return dataclasses.replace(PRESETS[_preset_name(name)], **overrides)
+
+
+def _preset_name(name: Optional[str]) -> str:
+    _choice("model preset", name, PRESETS)
+    return str(name)
+
+
+def _merge(base: Dict[str, Any], new: Mapping[str, Any], prefix: str) -> Dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in new.items():
+        if key not in out:
+            where = f"model config key {(prefix + str(key))!r}"
+            raise ModelConfigError(f"unknown {where}; valid keys: {', '.join(out)}")
+        if isinstance(out[key], dict):
+            if not isinstance(value, Mapping):
+                raise ModelConfigError(f"model config {prefix}{key} must be a mapping")
+            out[key] = _merge(out[key], value, f"{prefix}{key}.")
+        else:
+            out[key] = value
+    return out
+
+
+PRESETS: Dict[str, ModelConfig] = {
+    # A few thousand parameters (plus vocabulary-sized tables): CI end-to-end runs.
+    "micro": ModelConfig(
+        joiner_dim=16,
+        encoder=EncoderConfig(
+            d_model=16, num_layers=1, num_heads=2, ff_dim=32, dropout=0.0, conv_channels=4
+        ),
+        predictor=PredictorConfig(context_size=2),
+        context_encoder=ContextEncoderConfig(context_dim=16, num_heads=2),
+        biasing=BiasingConfig(num_heads=2),
+    ),
+    # The demo: trains usefully in minutes on 2 CPU cores.
+    "tiny": ModelConfig(
+        joiner_dim=256,
+        encoder=EncoderConfig(
+            d_model=144, num_layers=4, num_heads=4, ff_dim=576, dropout=0.1, conv_channels=32
+        ),
+        predictor=PredictorConfig(context_size=2),
+        context_encoder=ContextEncoderConfig(context_dim=144, num_heads=4),
+        biasing=BiasingConfig(num_heads=4),
+    ),
+    # The benchmark model (a few million parameters).
+    "base": ModelConfig(
+        joiner_dim=320,
+        encoder=EncoderConfig(
+            d_model=256, num_layers=6, num_heads=4, ff_dim=1024, dropout=0.1, conv_channels=64
+        ),
+        predictor=PredictorConfig(context_size=2),
+        context_encoder=ContextEncoderConfig(context_dim=256, num_heads=4),
+        biasing=BiasingConfig(num_heads=4),
+    ),
+}

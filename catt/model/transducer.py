@@ -1,0 +1,255 @@
+"""The context-aware transformer transducer (CATT) and its factory.
+
+Shapes: B batch, T feature frames, T' audio embeddings (T / 4), F feature bins, U tokens,
+N phrases, L tokens in a phrase, D model dimension, Dc context dimension, J joiner dimension,
+V vocabulary.
+
+::
+
+    features [B,T,F] -> encode -> h [B,T',D] -> bias_audio(h, ctx) --------.
+    phrases [N,L] -> encode_phrases -> [N,Dc] -> make_context -> ctx       +-> joiner -> [..,V]
+    [blank, y] [B,U+1] -> label_embeddings(y, ctx) -> g [B,U+1,D] ---------'
+
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from catt.loss import full_rnnt_loss, make_boundary, pruned_rnnt_loss
+from catt.model.biasing import BIASING_LAYERS
+from catt.model.config import ModelConfig
+from catt.model.context import BiasingContext, ContextBatch
+from catt.model.context_encoder import CONTEXT_ENCODERS
+from catt.model.encoder import AudioEncoder
+from catt.model.joiner import Joiner
+from catt.model.predictor import build_predictor
+
+__all__ = ["Transducer", "build_model"]
+
+
+class Transducer(nn.Module):
+    """Audio encoder, label encoder, optional context encoder and biasing layers, joiner.
+
+    Build it with :func:`build_model`. With the ``none`` biasing layer the model has no context
+    parameters at all and ignores any phrase list.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.blank_id = config.blank_id
+        self.vocab_size = config.vocab_size
+        d, e = config.d_model, config.encoder
+        self.encoder = AudioEncoder(
+            feature_dim=config.feature_dim,
+            d_model=d,
+            num_layers=e.num_layers,
+            num_heads=e.num_heads,
+            ff_dim=e.ff_dim,
+            dropout=e.dropout,
+            conv_channels=e.conv_channels,
+        )
+        self.predictor = build_predictor(config)
+        self.joiner = Joiner(d_model=d, joiner_dim=config.joiner_dim, vocab_size=config.vocab_size)
+        if config.loss == "pruned":
+            self.simple_am_proj = nn.Linear(d, config.vocab_size)
+            self.simple_lm_proj = nn.Linear(d, config.vocab_size)
+        layer_cls = BIASING_LAYERS[config.biasing.layer]
+        self.uses_context = bool(layer_cls.uses_context)
+        self.audio_bias: Optional[nn.Module] = None
+        self.label_bias: Optional[nn.Module] = None
+        self.context_encoder: Optional[nn.Module] = None
+        if self.uses_context:
+            self._build_context_parts(config, layer_cls)
+
+    def _build_context_parts(self, config: ModelConfig, layer_cls: type) -> None:
+        c, b = config.context_encoder, config.biasing
+        self.context_encoder = CONTEXT_ENCODERS[c.type](
+            vocab_size=config.vocab_size,
+            context_dim=c.context_dim,
+            num_layers=c.num_layers,
+            num_heads=c.num_heads,
+            dropout=config.encoder.dropout,
+        )
+        self.no_bias = nn.Parameter(torch.randn(c.context_dim) * 0.1)
+        kwargs = dict(
+            d_model=config.d_model,
+            context_dim=c.context_dim,
+            num_heads=b.num_heads,
+            dropout=config.encoder.dropout,
+        )
+        if b.bias_on in ("audio", "both"):
+            self.audio_bias = layer_cls(**kwargs)
+        if b.bias_on in ("label", "both"):
+            self.label_bias = layer_cls(**kwargs)
+
+    @property
+    def predictor_context_size(self) -> Optional[int]:
+        """Tokens of history the predictor reads (stateless), or None (it reads them all)."""
+        if self.config.predictor.type == "stateless":
+            return self.config.predictor.context_size
+        return None
+
+    @property
+    def context_dim(self) -> int:
+        """Dc, or 0 when the model uses no context."""
+        return self.config.context_encoder.context_dim if self.uses_context else 0
+
+    def encode(self, features: Tensor, feature_lens: Tensor) -> Tuple[Tensor, Tensor]:
+        """Audio embeddings (features are normalized per utterance inside).
+
+        Args:
+            features: [B, T, F].
+            feature_lens: [B].
+
+        Returns:
+            h [B, T', D], h_lens [B].
+        """
+        return self.encoder(features, feature_lens)
+
+    def encode_phrases(self, tokens: Tensor, lengths: Tensor) -> Tensor:
+        """Phrase vectors tokens [N, L], lengths [N] -> [N, Dc] ([N, 0] without context)."""
+        if self.context_encoder is None:
+            return tokens.new_zeros(tokens.size(0), 0, dtype=torch.float32)
+        return self.context_encoder(tokens, lengths)
+
+    def make_context(
+        self, phrase_emb: Optional[Tensor], mask: Optional[Tensor], batch_size: int
+    ) -> BiasingContext:
+        """The biasing context of ``batch_size`` utterances.
+
+        Args:
+            phrase_emb: [N, Dc] or None (no phrases: the no-bias vector alone).
+            mask: [B, N] (True: phrase in the utterance's list) or None (all phrases for all).
+            batch_size: B.
+
+        Returns:
+            embeddings [B, N+1, Dc] (no-bias vector first) and mask [B, N+1].
+        """
+        if not self.uses_context:
+            device = self.joiner.out.weight.device
+            empty = torch.zeros(batch_size, 1, 0, device=device)
+            return BiasingContext(empty, torch.ones(batch_size, 1, dtype=torch.bool, device=device))
+        no_bias = self.no_bias.view(1, 1, -1).expand(batch_size, 1, -1)
+        ones = torch.ones(batch_size, 1, dtype=torch.bool, device=no_bias.device)
+        if phrase_emb is None or phrase_emb.size(0) == 0:
+            return BiasingContext(no_bias, ones)
+        n = phrase_emb.size(0)
+        if mask is None:
+            mask = torch.ones(batch_size, n, dtype=torch.bool, device=no_bias.device)
+        if mask.shape != (batch_size, n):
+            raise ValueError(f"mask {tuple(mask.shape)} is not [B={batch_size}, N={n}]")
+        emb = torch.cat([no_bias, phrase_emb.unsqueeze(0).expand(batch_size, -1, -1)], dim=1)
+        return BiasingContext(emb, torch.cat([ones, mask.to(ones.device, torch.bool)], dim=1))
+
+    def bias_audio(self, h: Tensor, ctx: BiasingContext) -> Tensor:
+        """Biased audio embeddings h [B, T', D] -> [B, T', D] (identity without audio biasing)."""
+        if self.audio_bias is None:
+            return h
+        return self.audio_bias(h, ctx.embeddings, ctx.mask)
+
+    def label_embeddings(self, y: Tensor, ctx: BiasingContext) -> Tensor:
+        """Biased label embeddings.
+
+        Args:
+            y: [B, U] token ids, starting with the blank start symbol (the previous tokens).
+            ctx: from :meth:`make_context` with the same B.
+
+        Returns:
+            [B, U, D]; row u depends on y[:, :u+1] only.
+        """
+        g = self.predictor(y)
+        if self.label_bias is None:
+            return g
+        return self.label_bias(g, ctx.embeddings, ctx.mask)
+
+    def forward(
+        self,
+        features: Tensor,
+        feature_lens: Tensor,
+        tokens: Sequence[Sequence[int]],
+        context: Optional[ContextBatch] = None,
+        prune_range: int = 5,
+        am_scale: float = 0.0,
+        lm_scale: float = 0.25,
+    ) -> Tuple[Tensor, Tensor]:
+        """Training losses, each summed over the batch.
+
+        Args:
+            features: [B, T, F]; feature_lens: [B].
+            tokens: B token-id lists (no blank).
+            context: the batch's phrase lists or None.
+            prune_range, am_scale, lm_scale: pruned-loss settings (ignored by the full loss).
+
+        Returns:
+            (simple_loss, pruned_loss) with ``loss: pruned``; (full_loss, 0) with ``loss: full``.
+        """
+        if len(tokens) != features.size(0):
+            raise ValueError(f"{len(tokens)} token lists for a batch of {features.size(0)}")
+        h, h_lens = self.encode(features, feature_lens)
+        ctx = self._batch_context(context, h.size(0))
+        h = self.bias_audio(h, ctx)
+        symbols, y_lens = _pad_tokens(tokens, self.blank_id, h.device)
+        start = torch.full_like(symbols[:, :1], self.blank_id)
+        g = self.label_embeddings(torch.cat([start, symbols], dim=1), ctx)  # [B, U+1, D]
+        _check_lengths(h_lens, y_lens)
+        boundary = make_boundary(h_lens, y_lens)
+        if self.config.loss == "full":
+            logits = self.joiner(h.unsqueeze(2), g.unsqueeze(1))  # [B, T', U+1, V]
+            return full_rnnt_loss(logits, symbols, boundary, self.blank_id), h.new_zeros(())
+        return pruned_rnnt_loss(
+            am_simple=self.simple_am_proj(h),
+            lm_simple=self.simple_lm_proj(g),
+            am=self.joiner.enc_proj(h),
+            lm=self.joiner.pred_proj(g),
+            joint=lambda am, lm: self.joiner(am, lm, project_input=False),
+            symbols=symbols,
+            boundary=boundary,
+            blank_id=self.blank_id,
+            prune_range=prune_range,
+            am_scale=am_scale,
+            lm_scale=lm_scale,
+        )
+
+    def _batch_context(self, context: Optional[ContextBatch], batch_size: int) -> BiasingContext:
+        if context is None or not self.uses_context or context.num_phrases == 0:
+            return self.make_context(None, None, batch_size)
+        phrase_emb = self.encode_phrases(context.tokens, context.lengths)
+        return self.make_context(phrase_emb, context.mask, batch_size)
+
+
+def _check_lengths(h_lens: Tensor, y_lens: Tensor) -> None:
+    """k2 needs at least as many audio frames as tokens; the trainer filters such cuts."""
+    short = (h_lens < y_lens).nonzero().flatten().tolist()
+    if short:
+        b = short[0]
+        raise ValueError(
+            f"utterance {b} of the batch has {int(y_lens[b])} tokens but only {int(h_lens[b])} "
+            "frames after subsampling x4 (drop cuts with subsampled_lengths(T) < len(tokens))"
+        )
+
+
+def _pad_tokens(
+    tokens: Sequence[Sequence[int]], pad: int, device: torch.device
+) -> Tuple[Tensor, Tensor]:
+    """B lists -> symbols [B, U] (padded with ``pad``) and lengths [B]."""
+    lengths: List[int] = [len(t) for t in tokens]
+    out = torch.full((len(tokens), max(lengths, default=0)), pad, dtype=torch.long)
+    for b, t in enumerate(tokens):
+        out[b, : len(t)] = torch.as_tensor(list(t), dtype=torch.long)
+    return out.to(device), torch.tensor(lengths, dtype=torch.long, device=device)
+
+
+def build_model(config: ModelConfig) -> Transducer:
+    """A freshly initialized :class:`Transducer` for ``config``.
+
+    >>> from catt.model.config import ModelConfig
+    >>> m = build_model(ModelConfig.preset("micro", vocab_size=32))
+    >>> m.predictor_context_size
+    2
+    """
+    return Transducer(config)
