@@ -1,0 +1,164 @@
+"""Training-time phrase lists: the utterance's own phrases, random drops, and distractors.
+
+At decode time a user gives the model their whole list (contacts, device names); most of its
+phrases are not in the utterance, and an utterance may name nothing at all. Training mimics that:
+each utterance gets the phrases of its household that it says (its ``contact``/``device`` slot
+values), each dropped with probability ``drop_positive_prob`` so the model also learns when not to
+bias, plus 0..``max_distractors`` phrases drawn from OTHER households' lists.
+
+Sampling is a pure function of ``(seed, epoch, cut id)``, so a resumed run sees the same lists.
+
+>>> lists = {"h1": ["ann lee", "noodle lamp"], "h2": ["bob ray"], "h3": ["mister frosty"]}
+>>> sampler = ContextSampler(lists, ContextSamplingOptions(max_distractors=2, drop_positive_prob=0))
+>>> phrases = sampler.sample("h1", ["ann lee"], key="cut-1", seed=0)
+>>> "ann lee" in phrases and "noodle lamp" not in phrases
+True
+>>> phrases == sampler.sample("h1", ["ann lee"], key="cut-1", seed=0)
+True
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+
+from catt.context.phrases import load_phrases, merge_phrases
+from catt.errors import CattError, ConfigError
+
+__all__ = [
+    "BIASED_SLOT_TYPES",
+    "PHRASE_FILES",
+    "ContextSamplingOptions",
+    "ContextSampler",
+    "load_household_lists",
+    "positive_phrases",
+]
+
+BIASED_SLOT_TYPES: Tuple[str, ...] = ("contact", "device")
+"""Slot types whose values come from the household's phrase list."""
+
+PHRASE_FILES: Tuple[str, ...] = ("contacts.txt", "devices.txt")
+"""The files of a household directory, in list order."""
+
+
+@dataclass(frozen=True)
+class ContextSamplingOptions:
+    """How training-time phrase lists are drawn.
+
+    Attributes:
+        max_distractors: each utterance gets a uniform 0..max_distractors phrases from other
+            households' lists.
+        drop_positive_prob: probability of leaving out each phrase the utterance says.
+        enabled: False gives every utterance an empty list (the model sees no context).
+    """
+
+    max_distractors: int = 20
+    drop_positive_prob: float = 0.2
+    enabled: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_distractors, bool) or not isinstance(self.max_distractors, int):
+            raise ConfigError(
+                f"context.max_distractors must be an integer, got {self.max_distractors!r}"
+            )
+        if self.max_distractors < 0:
+            raise ConfigError(f"context.max_distractors must be >= 0, got {self.max_distractors}")
+        prob = self.drop_positive_prob
+        if isinstance(prob, bool) or not isinstance(prob, (int, float)) or not 0 <= prob <= 1:
+            raise ConfigError(f"context.drop_positive_prob must be in [0, 1], got {prob!r}")
+        if not isinstance(self.enabled, bool):
+            raise ConfigError(f"context.enabled must be true or false, got {self.enabled!r}")
+
+
+def load_household_lists(
+    data_dir: Union[str, Path], households: Optional[Iterable[str]] = None
+) -> Dict[str, List[str]]:
+    """Phrase lists of ``DATA/households/*``: contacts then devices, first occurrence kept.
+
+    Args:
+        data_dir: the corpus directory.
+        households: only these household ids (each must exist); None: every household.
+
+    Returns:
+        ``{household_id: [phrase text, ...]}`` sorted by household id.
+    """
+    root = Path(data_dir) / "households"
+    if not root.is_dir():
+        raise CattError(f"{root} is missing: prepare the corpus first")
+    if households is None:
+        ids = sorted(p.name for p in root.iterdir() if p.is_dir())
+    else:
+        ids = sorted(set(households))
+        missing = [h for h in ids if not (root / h).is_dir()]
+        if missing:
+            raise CattError(f"{root}: no directory for household(s) {', '.join(missing[:5])}")
+    lists: Dict[str, List[str]] = {}
+    for household in ids:
+        files = [root / household / name for name in PHRASE_FILES]
+        found = [load_phrases(f) for f in files if f.is_file()]
+        lists[household] = [p.text for p in merge_phrases(*found)]
+    return lists
+
+
+def positive_phrases(slots: Sequence[Mapping[str, Any]]) -> List[str]:
+    """The biased slot values of an utterance (``contact``/``device``), in order, unique.
+
+    >>> positive_phrases([{"type": "contact", "value": "ann"}, {"type": "city", "value": "rome"}])
+    ['ann']
+    """
+    out: List[str] = []
+    for slot in slots:
+        value = " ".join(str(slot.get("value", "")).split())
+        if slot.get("type") in BIASED_SLOT_TYPES and value and value not in out:
+            out.append(value)
+    return out
+
+
+class ContextSampler:
+    """Draws an utterance's training phrase list from its positives and other households' lists.
+
+    Args:
+        household_lists: ``{household_id: [phrase, ...]}``; its phrases form the distractor pool.
+        options: how many distractors, how often positives are dropped.
+    """
+
+    def __init__(
+        self, household_lists: Mapping[str, Sequence[str]], options: ContextSamplingOptions
+    ) -> None:
+        self.options = options
+        self._lists = {h: frozenset(p) for h, p in household_lists.items()}
+        self._pool: List[str] = sorted({p for phrases in household_lists.values() for p in phrases})
+
+    @property
+    def pool_size(self) -> int:
+        """Number of distinct phrases distractors are drawn from."""
+        return len(self._pool)
+
+    def sample(
+        self, household: Optional[str], positives: Sequence[str], *, key: str, seed: int
+    ) -> List[str]:
+        """The phrase list of one utterance, in random order.
+
+        Args:
+            household: the utterance's household id (its phrases are never distractors).
+            positives: the phrases the utterance says (see :func:`positive_phrases`).
+            key: a stable id of the utterance (the cut id); with ``seed`` it fixes the draw.
+            seed: the run's seed, mixed with the epoch by the caller to vary across epochs.
+        """
+        if not self.options.enabled:
+            return []
+        rng = random.Random(f"{seed}:{key}")
+        kept = [p for p in positives if rng.random() >= self.options.drop_positive_prob]
+        own = self._lists.get(household or "", frozenset()) | set(positives)
+        phrases = kept + self._distractors(rng, own)
+        rng.shuffle(phrases)
+        return phrases
+
+    def _distractors(self, rng: random.Random, exclude: frozenset) -> List[str]:
+        wanted = rng.randint(0, self.options.max_distractors)
+        if wanted == 0 or not self._pool:
+            return []
+        draw = rng.sample(self._pool, min(len(self._pool), wanted + len(exclude)))
+        return [p for p in draw if p not in exclude][:wanted]

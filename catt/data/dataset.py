@@ -1,0 +1,233 @@
+"""The training dataset: features, tagged-transcript tokens and per-utterance phrase lists.
+
+:class:`CattDataset` is a Lhotse map-style dataset: its ``__getitem__`` takes the CutSet of one
+batch (chosen by a Lhotse sampler) and returns the batch dict. :func:`make_dataloader` wires it
+to a :class:`~lhotse.dataset.DynamicBucketingSampler`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+from lhotse import CutSet
+from lhotse.dataset import DynamicBucketingSampler
+from lhotse.dataset.collation import collate_features
+from torch.utils.data import DataLoader
+
+from catt.context.sampling import ContextSampler, positive_phrases
+from catt.errors import CattError
+from catt.text.tags import build_tagged
+from catt.text.tokenizer import Tokenizer
+
+__all__ = [
+    "CattDataset",
+    "make_dataloader",
+    "make_context_batch",
+    "cut_slots",
+    "cut_tagged_text",
+]
+
+FeatureTransform = Callable[..., torch.Tensor]
+
+
+def cut_slots(cut: Any) -> List[Dict[str, Any]]:
+    """The slots of a cut's supervision, each with its ``value`` (filled from the offsets)."""
+    sup = _supervision(cut)
+    custom = sup.custom or {}
+    slots = []
+    for slot in custom.get("slots", []) or []:
+        slot = dict(slot)
+        if not slot.get("value") and "start" in slot and "end" in slot:
+            slot["value"] = sup.text[int(slot["start"]) : int(slot["end"])]
+        slots.append(slot)
+    return slots
+
+
+def cut_tagged_text(cut: Any) -> str:
+    """The tagged transcript of a cut: ``<intent:...> words <type> value </type> ...``."""
+    sup = _supervision(cut)
+    custom = sup.custom or {}
+    try:
+        return build_tagged(sup.text, custom.get("intent"), custom.get("slots", []) or [])
+    except ValueError as e:
+        raise CattError(f"cut {cut.id}: {e}") from None
+
+
+def _supervision(cut: Any) -> Any:
+    if len(cut.supervisions) != 1:
+        raise CattError(f"cut {cut.id} has {len(cut.supervisions)} supervisions, expected 1")
+    return cut.supervisions[0]
+
+
+class CattDataset(torch.utils.data.Dataset):
+    """Batches of features, tagged-transcript tokens and phrase lists (``ContextBatch``).
+
+    ``dataset[cuts]`` returns (cuts sorted by decreasing duration; B utterances, T frames,
+    N distinct phrases in the batch, L tokens in the longest phrase)::
+
+        {
+            "features": FloatTensor [B, T, 80],  # padded Fbank, SpecAugment'ed when training
+            "feature_lens": LongTensor [B],
+            "tokens": list[list[int]],           # tokenizer.encode(build_tagged(...)) per cut
+            "context": ContextBatch | None,      # None when no utterance has a phrase
+            "cuts": CutSet,                      # the batch, in the order above
+        }
+
+    ``ContextBatch.tokens`` is LongTensor [N, L] (padded with 0), ``lengths`` LongTensor [N] and
+    ``mask`` BoolTensor [B, N], True where phrase n is in utterance b's list; each phrase of the
+    batch is encoded once.
+
+    Args:
+        tokenizer: encodes transcripts and phrases.
+        context_sampler: draws each utterance's phrase list; None gives ``context=None``.
+        seed: with the epoch and the cut id, fixes every phrase list (see :meth:`set_epoch`).
+        feature_transform: applied to the padded features, e.g. Lhotse's ``SpecAugment``;
+            called as ``transform(features [B, T, F], supervision_segments [B, 3])``.
+    """
+
+    def __init__(
+        self,
+        tokenizer: Tokenizer,
+        *,
+        context_sampler: Optional[ContextSampler] = None,
+        seed: int = 0,
+        feature_transform: Optional[FeatureTransform] = None,
+    ) -> None:
+        super().__init__()
+        self.tokenizer = tokenizer
+        self.context_sampler = context_sampler
+        self.seed = seed
+        self.epoch = 0
+        self.feature_transform = feature_transform
+        self._phrase_tokens: Dict[str, List[int]] = {}
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw new phrase lists: the lists are a function of (seed, epoch, cut id)."""
+        self.epoch = epoch
+
+    def __getitem__(self, cuts: CutSet) -> Dict[str, Any]:
+        cuts = cuts.sort_by_duration(ascending=False)
+        if len(cuts) == 0:
+            raise CattError("empty batch: the sampler yielded no cuts")
+        features, feature_lens = collate_features(cuts)
+        feature_lens = feature_lens.long()
+        if self.feature_transform is not None:
+            segments = torch.stack(
+                [torch.arange(len(cuts)), torch.zeros(len(cuts), dtype=torch.long), feature_lens],
+                dim=1,
+            ).int()
+            features = self.feature_transform(features, supervision_segments=segments)
+        tokens = [self.tokenizer.encode(cut_tagged_text(cut)) for cut in cuts]
+        return {
+            "features": features,
+            "feature_lens": feature_lens,
+            "tokens": tokens,
+            "context": self.context_batch(cuts),
+            "cuts": cuts,
+        }
+
+    def phrase_lists(self, cuts: CutSet) -> List[List[str]]:
+        """Each cut's training phrase list (empty lists when there is no context sampler)."""
+        if self.context_sampler is None:
+            return [[] for _ in cuts]
+        lists = []
+        for cut in cuts:
+            household = (_supervision(cut).custom or {}).get("household")
+            lists.append(
+                self.context_sampler.sample(
+                    household,
+                    positive_phrases(cut_slots(cut)),
+                    key=f"{self.epoch}:{cut.id}",
+                    seed=self.seed,
+                )
+            )
+        return lists
+
+    def context_batch(self, cuts: CutSet) -> Optional[Any]:
+        """The ``ContextBatch`` of ``cuts`` (None when every list is empty)."""
+        return make_context_batch(self.phrase_lists(cuts), self._encode_phrase)
+
+    def _encode_phrase(self, text: str) -> List[int]:
+        ids = self._phrase_tokens.get(text)
+        if ids is None:
+            ids = self._phrase_tokens[text] = self.tokenizer.encode(text)
+            if not ids:
+                raise CattError(f"phrase {text!r} encodes to no tokens")
+        return ids
+
+
+def make_context_batch(
+    lists: Sequence[Sequence[str]], encode: Callable[[str], List[int]]
+) -> Optional[Any]:
+    """``ContextBatch`` over the union of ``lists`` (first-appearance order), or None if empty.
+
+    Args:
+        lists: B phrase lists.
+        encode: phrase text -> token ids.
+
+    Returns:
+        ``ContextBatch(tokens [N, L], lengths [N], mask [B, N])`` or None when N = 0.
+    """
+    from catt.model.context import ContextBatch
+
+    if not any(lists):
+        return None
+    return ContextBatch.from_lists([[encode(p) for p in phrases] for phrases in lists])
+
+
+def _identity_collate(batch: Any) -> Any:
+    return batch
+
+
+def make_dataloader(
+    cuts: CutSet,
+    dataset: CattDataset,
+    *,
+    max_duration: float,
+    num_buckets: int = 10,
+    shuffle: bool = True,
+    seed: int = 0,
+    world_size: int = 1,
+    rank: int = 0,
+    drop_last: bool = False,
+) -> Tuple[DataLoader, DynamicBucketingSampler]:
+    """A DataLoader over ``cuts`` with a DynamicBucketingSampler (batches of similar length).
+
+    Data loading runs in the training process (``num_workers=0``), so the sampler's
+    ``state_dict()`` is exactly the batches consumed and a resumed run gets the same next batch.
+
+    Args:
+        cuts: a (preferably lazy) CutSet with features.
+        dataset: turns each sampled CutSet into a batch dict.
+        max_duration: seconds of audio per batch (per process).
+        num_buckets: duration buckets.
+        shuffle: shuffle within the sampler's buffer (training); False for validation.
+        seed: shuffling seed (mixed with the epoch by the sampler).
+        world_size, rank: this process's share in distributed training.
+        drop_last: drop incomplete batches.
+
+    Returns:
+        ``(dataloader, sampler)``; call ``sampler.set_epoch(e)`` and ``dataset.set_epoch(e)``.
+    """
+    sampler = DynamicBucketingSampler(
+        cuts,
+        max_duration=max_duration,
+        num_buckets=num_buckets,
+        shuffle=shuffle,
+        drop_last=drop_last,
+        seed=seed,
+        world_size=world_size,
+        rank=rank,
+    )
+    loader = DataLoader(
+        dataset,
+        sampler=sampler,
+        batch_size=None,
+        num_workers=0,
+        collate_fn=_identity_collate,
+        # Its own generator: starting an epoch must not draw from the global torch RNG, whose
+        # state (SpecAugment, dropout) a checkpoint restores.
+        generator=torch.Generator().manual_seed(seed),
+    )
+    return loader, sampler

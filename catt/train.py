@@ -1,0 +1,926 @@
+"""The training loop: one process or ``torchrun`` DDP, resumable, ends with an averaged model.
+
+``train(config, exp_dir, resume=..., overrides=[...])`` reads a YAML config (sections ``data``,
+``model``, ``context``, ``train``; see :class:`TrainConfig`), trains a transducer with the k2
+pruned loss on ``DATA/manifests/smarthome_cuts_train.jsonl.gz`` and writes into ``exp_dir``::
+
+    config.yaml                      the resolved config (overrides applied, vocab filled in)
+    train.log                        the log of rank 0
+    tensorboard/                     losses, learning rate, gradient norm, validation loss
+    checkpoints/step-XXXXXXXX.pt     every ``checkpoint_every`` steps and at each epoch end
+    model.pt                         the average of the last checkpoints (``load_model``)
+
+Distributed: under ``torchrun`` (RANK, WORLD_SIZE, LOCAL_RANK in the environment) each process
+trains on its share of every batch draw; gradients are averaged with one all-reduce per step
+(gloo on CPU, nccl on GPU). Only rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import math
+import os
+import random
+import re
+import sys
+import time
+import typing
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import yaml
+
+from catt.context.sampling import ContextSampler, ContextSamplingOptions, load_household_lists
+from catt.errors import CattError, CheckpointError, ConfigError
+from catt.io import atomic_torch_save, atomic_write_text
+from catt.loss import loss_scales
+
+__all__ = [
+    "DataOptions",
+    "TrainOptions",
+    "TrainConfig",
+    "load_train_config",
+    "apply_overrides",
+    "DistInfo",
+    "init_distributed",
+    "StepStats",
+    "Trainer",
+    "train",
+    "lr_factor",
+    "list_checkpoints",
+    "load_checkpoint",
+]
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = "catt-train-checkpoint-v1"
+_CKPT_NAME = re.compile(r"^step-(\d+)\.pt$")
+PathLike = Union[str, Path]
+
+
+# ----------------------------------------------------------------------------- config
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """The ``data:`` section.
+
+    Attributes:
+        dir: the corpus directory (manifests, households, ``lang/bpe.model``).
+        max_duration: seconds of audio per batch and process.
+        num_buckets: duration buckets of the dynamic bucketing sampler.
+    """
+
+    dir: str = ""
+    max_duration: float = 60.0
+    num_buckets: int = 10
+
+    def __post_init__(self) -> None:
+        if not self.dir:
+            raise ConfigError("data.dir is not set (in the config or with --set data.dir=DATA)")
+        _check_positive("data.max_duration", self.max_duration)
+        _check_positive("data.num_buckets", self.num_buckets)
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """The ``train:`` section.
+
+    Attributes:
+        epochs: passes over the training cuts.
+        max_steps: stop after this many steps even if epochs remain (None: no limit).
+        lr: peak learning rate of Adam.
+        warmup_steps: linear warm-up to ``lr``, then inverse square-root decay.
+        grad_clip: maximum gradient norm.
+        log_every: log and write TensorBoard scalars every this many steps.
+        valid_every: dev loss every this many steps (0: only at the end).
+        checkpoint_every: checkpoint every this many steps (and at each epoch end).
+        keep_last: checkpoints kept on disk.
+        average_last: checkpoints averaged into the final model (<= keep_last).
+        seed: seeds the model init, shuffling, phrase lists and SpecAugment.
+        spec_augment: SpecAugment on the training features.
+        loss_warm_steps: the simple-loss scale goes 1.0 -> 0.5 and the pruned-loss scale
+            0.1 -> 1.0 over these steps.
+        prune_range, am_scale, lm_scale: k2 pruned-loss settings.
+        context_start_step: steps trained without any phrase list (the plain transducer)
+            before the context is switched on.
+    """
+
+    epochs: int = 10
+    max_steps: Optional[int] = None
+    lr: float = 1e-3
+    warmup_steps: int = 500
+    grad_clip: float = 5.0
+    log_every: int = 10
+    valid_every: int = 500
+    checkpoint_every: int = 500
+    keep_last: int = 5
+    average_last: int = 3
+    seed: int = 42
+    spec_augment: bool = True
+    loss_warm_steps: int = 500
+    prune_range: int = 5
+    am_scale: float = 0.0
+    lm_scale: float = 0.25
+    context_start_step: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "lr", "grad_clip", "log_every", "checkpoint_every", "keep_last"):
+            _check_positive(f"train.{name}", getattr(self, name))
+        for name in ("warmup_steps", "valid_every", "loss_warm_steps", "context_start_step"):
+            _check_non_negative(f"train.{name}", getattr(self, name))
+        for name in ("am_scale", "lm_scale"):
+            _check_non_negative(f"train.{name}", getattr(self, name))
+        if self.max_steps is not None:
+            _check_positive("train.max_steps", self.max_steps)
+        _check_positive("train.prune_range", self.prune_range)
+        if not 1 <= self.average_last <= self.keep_last:
+            raise ConfigError(
+                f"train.average_last must be in [1, keep_last={self.keep_last}], "
+                f"got {self.average_last}"
+            )
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A training run: ``data``, ``model`` (ModelConfig fields), ``context`` and ``train``.
+
+    The ``model`` mapping is validated by ``ModelConfig.from_dict`` once the tokenizer has
+    filled in ``vocab_size`` and ``blank_id``.
+    """
+
+    data: DataOptions
+    model: Mapping[str, Any] = field(default_factory=dict)
+    context: ContextSamplingOptions = field(default_factory=ContextSamplingOptions)
+    train: TrainOptions = field(default_factory=TrainOptions)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TrainConfig:
+        """Build and validate; an unknown section or key is a ConfigError naming the valid ones."""
+        if not isinstance(d, Mapping):
+            raise ConfigError(f"a training config is a mapping of sections, got {type(d).__name__}")
+        _check_keys("config", d, [f.name for f in dataclasses.fields(cls)])
+        model = d.get("model") or {}
+        if not isinstance(model, Mapping):
+            raise ConfigError(f"config section 'model' must be a mapping, got {model!r}")
+        return cls(
+            data=_build_section(DataOptions, d.get("data"), "data"),
+            model=copy.deepcopy(dict(model)),
+            context=_build_section(ContextSamplingOptions, d.get("context"), "context"),
+            train=_build_section(TrainOptions, d.get("train"), "train"),
+        )
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Plain-YAML form; ``TrainConfig.from_dict(c.to_dict()) == c``."""
+        return {
+            "data": dataclasses.asdict(self.data),
+            "model": copy.deepcopy(dict(self.model)),
+            "context": dataclasses.asdict(self.context),
+            "train": dataclasses.asdict(self.train),
+        }
+
+
+def _check_positive(name: str, value: Union[int, float]) -> None:
+    if not value > 0:
+        raise ConfigError(f"{name} must be > 0, got {value}")
+
+
+def _check_non_negative(name: str, value: Union[int, float]) -> None:
+    if not value >= 0:
+        raise ConfigError(f"{name} must be >= 0, got {value}")
+
+
+def _check_keys(where: str, d: Mapping[str, Any], valid: Sequence[str]) -> None:
+    unknown = [k for k in d if k not in valid]
+    if unknown:
+        raise ConfigError(
+            f"unknown key {unknown[0]!r} in {where}; valid keys: {', '.join(sorted(valid))}"
+        )
+
+
+def _build_section(cls: type, d: Optional[Mapping[str, Any]], name: str) -> Any:
+    """``cls(**d)`` with each value type-checked against ``cls``'s annotations."""
+    d = {} if d is None else d
+    if not isinstance(d, Mapping):
+        raise ConfigError(f"config section {name!r} must be a mapping, got {d!r}")
+    hints = typing.get_type_hints(cls)
+    _check_keys(f"section {name!r}", d, [f.name for f in dataclasses.fields(cls)])
+    values = {k: _coerce(f"{name}.{k}", v, hints[k]) for k, v in d.items()}
+    return cls(**values)
+
+
+def _coerce(name: str, value: Any, hint: Any) -> Any:
+    """Check ``value`` against a simple annotation (bool, int, float, str, Optional[...])."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) is Union and type(None) in args:
+        if value is None:
+            return None
+        hint = next(a for a in args if a is not type(None))
+    ok = {
+        bool: isinstance(value, bool),
+        int: isinstance(value, int) and not isinstance(value, bool),
+        float: isinstance(value, (int, float, str)) and not isinstance(value, bool),
+        str: isinstance(value, (str, int, float)) and not isinstance(value, bool),
+    }.get(hint, True)
+    if not ok:
+        raise ConfigError(f"{name} must be {getattr(hint, '__name__', hint)}, got {value!r}")
+    if hint is float and isinstance(value, str):
+        try:  # YAML 1.1 reads 2e-3 as a string
+            return float(value)
+        except ValueError:
+            raise ConfigError(f"{name} must be float, got {value!r}") from None
+    if hint is float:
+        return float(value)
+    if hint is str:
+        return str(value)
+    return value
+
+
+def apply_overrides(d: Dict[str, Any], overrides: Sequence[str]) -> Dict[str, Any]:
+    """Apply ``key.sub=value`` overrides (values parsed as YAML scalars) to a config dict.
+
+    >>> apply_overrides({"train": {"lr": 0.1}}, ["train.lr=0.002", "data.dir=/tmp/x"])
+    {'train': {'lr': 0.002}, 'data': {'dir': '/tmp/x'}}
+    """
+    d = copy.deepcopy(d)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or not all(parts):
+            raise ConfigError(f"override {item!r} is not KEY.SUB=VALUE")
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            value = text
+        node = d
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {item!r}: {part!r} is not a section")
+            node = child
+        node[parts[-1]] = value
+    return d
+
+
+def load_train_config(path: PathLike, overrides: Sequence[str] = ()) -> TrainConfig:
+    """Read a YAML config, apply ``--set`` overrides, validate."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise ConfigError(f"{path}: cannot read the config: {_one_line(e)}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a config is a mapping of sections")
+    try:
+        return TrainConfig.from_dict(apply_overrides(raw, overrides))
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
+
+
+# ----------------------------------------------------------------------------- schedules
+
+
+def lr_factor(step: int, warmup_steps: int) -> float:
+    """Learning-rate multiplier: linear warm-up to 1 at ``warmup_steps``, then 1/sqrt decay.
+
+    >>> [round(lr_factor(s, 4), 2) for s in (0, 1, 3, 15)]
+    [0.25, 0.5, 1.0, 0.5]
+    """
+    if warmup_steps <= 0:
+        return 1.0
+    n = step + 1
+    return min(n / warmup_steps, math.sqrt(warmup_steps / n))
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+def list_checkpoints(exp_dir: PathLike) -> List[Path]:
+    """``exp_dir/checkpoints/step-*.pt`` sorted by step."""
+    ckpt_dir = Path(exp_dir) / "checkpoints"
+    if not ckpt_dir.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in ckpt_dir.iterdir() if (m := _CKPT_NAME.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def load_checkpoint(path: PathLike) -> Dict[str, Any]:
+    """Read a training checkpoint; a missing, truncated or foreign file is a CheckpointError."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint")
+    try:
+        # Our own file (optimizer, sampler and RNG states are more than tensors).
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # noqa: BLE001 - any unpickling failure means a corrupt file
+        raise CheckpointError(f"{path}: corrupt checkpoint ({_one_line(e)})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: not a catt training checkpoint")
+    return ckpt
+
+
+def _rng_state() -> Dict[str, Any]:
+    state = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: Mapping[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+# ----------------------------------------------------------------------------- distributed
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """This process's place in a (possibly single-process) run."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+    owns_group: bool = False
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed() -> DistInfo:
+    """Join the ``torchrun`` process group when WORLD_SIZE > 1; pick cuda:LOCAL_RANK or cpu."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    cuda = torch.cuda.is_available()
+    device = torch.device("cuda", local_rank) if cuda else torch.device("cpu")
+    if cuda:
+        torch.cuda.set_device(device)
+    owns = False
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if cuda else "gloo", init_method="env://")
+        owns = True
+    if dist.is_initialized():
+        rank, world_size = dist.get_rank(), dist.get_world_size()
+    return DistInfo(rank, world_size, local_rank, device, owns)
+
+
+# ----------------------------------------------------------------------------- trainer
+
+
+@dataclass
+class StepStats:
+    """What one training step did (losses are per token, summed over this process's batch)."""
+
+    loss: float
+    simple_loss: float
+    pruned_loss: float
+    grad_norm: float
+    num_tokens: int
+    skipped: bool
+
+
+class Trainer:
+    """Owns the model, optimizer, data and state of one run; :func:`train` drives it.
+
+    Args:
+        config: the validated config.
+        exp_dir: the experiment directory.
+        dist_info: rank, world size and device (see :func:`init_distributed`).
+    """
+
+    def __init__(self, config: TrainConfig, exp_dir: PathLike, dist_info: DistInfo) -> None:
+        from lhotse import load_manifest_lazy
+
+        from catt.model import ModelConfig, build_model
+        from catt.text.tokenizer import Tokenizer
+
+        self.config = config
+        self.opts = config.train
+        self.exp_dir = Path(exp_dir)
+        self.dist = dist_info
+        self.device = dist_info.device
+        self.data_dir = Path(config.data.dir)
+        self._left_out: Set[str] = set()
+        self.tokenizer = Tokenizer.load(self.data_dir / "lang" / "bpe.model")
+        self.model_dict = {
+            **config.model,
+            "vocab_size": self.tokenizer.vocab_size,
+            "blank_id": self.tokenizer.blank_id,
+        }
+        self.model_config = ModelConfig.from_dict(self.model_dict)
+        _seed_everything(self.opts.seed)
+        self.model = build_model(self.model_config).to(self.device)
+        self._broadcast_parameters()
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.opts.lr)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: lr_factor(s, self.opts.warmup_steps)
+        )
+        manifests = self.data_dir / "manifests"
+        train_path = manifests / "smarthome_cuts_train.jsonl.gz"
+        if not train_path.is_file():
+            raise CattError(f"{train_path} is missing: run `catt compute-fbank` first")
+        self.train_cuts = load_manifest_lazy(train_path)
+        self.train_loader, self.train_sampler = self._loader(self.train_cuts, training=True)
+        dev_path = manifests / "smarthome_cuts_dev.jsonl.gz"
+        self.valid_loader = None
+        if dev_path.is_file():
+            self.valid_loader, _ = self._loader(load_manifest_lazy(dev_path), training=False)
+        else:
+            logger.warning("%s is missing: no validation loss", dev_path)
+        self.step = 0
+        self.epoch = 0
+        self.skipped = 0
+        self._saved_step = -1
+        self._resume_sampler: Optional[Dict[str, Any]] = None
+        self.writer: Any = None
+
+    # -- setup
+
+    def _loader(self, cuts: Any, *, training: bool) -> Tuple[Any, Any]:
+        from lhotse.dataset import SpecAugment
+
+        from catt.data.dataset import CattDataset, make_dataloader
+
+        households = sorted({_household(c) for c in cuts} - {None})
+        sampler = ContextSampler(
+            load_household_lists(self.data_dir, households), self.config.context
+        )
+        transform = None
+        if training and self.opts.spec_augment:
+            transform = SpecAugment(
+                time_warp_factor=20,
+                num_feature_masks=2,
+                features_mask_size=15,
+                num_frame_masks=2,
+                frames_mask_size=20,
+                max_frames_mask_fraction=0.15,
+            )
+        dataset = CattDataset(
+            self.tokenizer,
+            context_sampler=sampler,
+            seed=self.opts.seed,
+            feature_transform=transform,
+        )
+        loader, cut_sampler = make_dataloader(
+            cuts,
+            dataset,
+            max_duration=self.config.data.max_duration,
+            num_buckets=self.config.data.num_buckets,
+            shuffle=training,
+            seed=self.opts.seed,
+            world_size=self.dist.world_size,
+            rank=self.dist.rank,
+        )
+        cut_sampler.filter(self._fits)
+        return loader, cut_sampler
+
+    def _fits(self, cut: Any) -> bool:
+        """The transducer loss needs at least as many encoder frames as tokens."""
+        from catt.data.dataset import cut_tagged_text
+        from catt.model import subsampled_lengths
+
+        frames = int(subsampled_lengths(torch.tensor([cut.num_frames]))[0])
+        num_tokens = len(self.tokenizer.encode(cut_tagged_text(cut)))
+        if frames >= num_tokens:
+            return True
+        if self.dist.is_main and cut.id not in self._left_out:
+            self._left_out.add(cut.id)
+            logger.warning(
+                "cut %s left out: %d tokens for %d encoder frames", cut.id, num_tokens, frames
+            )
+        return False
+
+    def _broadcast_parameters(self) -> None:
+        if self.dist.world_size > 1:
+            for tensor in list(self.model.parameters()) + list(self.model.buffers()):
+                dist.broadcast(tensor.data, src=0)
+
+    # -- one step
+
+    def train_step(self, batch: Mapping[str, Any]) -> StepStats:
+        """Forward, backward, all-reduce, clip, update; a non-finite loss or norm is skipped."""
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        simple_scale, pruned_scale = loss_scales(self.step, self.opts.loss_warm_steps)
+        if self.model_config.loss == "full":  # (full_loss, 0): no warm-up between two losses
+            simple_scale, pruned_scale = 1.0, 0.0
+        context = batch["context"] if self.step >= self.opts.context_start_step else None
+        simple, pruned = self._forward(batch, context)
+        num_tokens = sum(len(t) for t in batch["tokens"])
+        loss = (simple_scale * simple + pruned_scale * pruned) / max(num_tokens, 1)
+        finite = self._all_finite(loss)
+        grad_norm = math.nan
+        if finite:
+            loss.backward()
+            self._all_reduce_grads()
+            grad_norm = float(
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.opts.grad_clip)
+            )
+        skipped = not (finite and math.isfinite(grad_norm))
+        if skipped:
+            self.skipped += 1
+            self.optimizer.zero_grad(set_to_none=True)
+            logger.warning(
+                "step %d: non-finite %s, batch skipped (%s)",
+                self.step,
+                "gradient norm" if finite else "loss",
+                _cut_ids(batch, 3),
+            )
+        else:
+            self.optimizer.step()
+        with warnings.catch_warnings():  # a skipped first batch is not a misuse of the scheduler
+            warnings.filterwarnings("ignore", "Detected call of `lr_scheduler")
+            self.scheduler.step()
+        self.step += 1
+        n = max(num_tokens, 1)
+        return StepStats(
+            loss=float(loss.detach()),
+            simple_loss=float(simple.detach()) / n,
+            pruned_loss=float(pruned.detach()) / n,
+            grad_norm=grad_norm,
+            num_tokens=num_tokens,
+            skipped=skipped,
+        )
+
+    def _forward(self, batch: Mapping[str, Any], context: Any) -> Tuple[torch.Tensor, torch.Tensor]:
+        return self.model(
+            batch["features"].to(self.device),
+            batch["feature_lens"].to(self.device),
+            batch["tokens"],
+            context.to(self.device) if context is not None else None,
+            prune_range=self.opts.prune_range,
+            am_scale=self.opts.am_scale,
+            lm_scale=self.opts.lm_scale,
+        )
+
+    def _all_finite(self, loss: torch.Tensor) -> bool:
+        bad = torch.tensor([0.0 if torch.isfinite(loss.detach()).all() else 1.0])
+        if self.dist.world_size > 1:
+            bad = bad.to(self.device)
+            dist.all_reduce(bad)
+        return float(bad) == 0.0
+
+    def _all_reduce_grads(self) -> None:
+        """Average gradients over the processes in one flat all-reduce (absent grads are 0)."""
+        if self.dist.world_size == 1:
+            return
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        for p in params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+        flat = torch.cat([p.grad.reshape(-1) for p in params])
+        dist.all_reduce(flat)
+        flat /= self.dist.world_size
+        offset = 0
+        for p in params:
+            n = p.numel()
+            p.grad.copy_(flat[offset : offset + n].view_as(p))
+            offset += n
+
+    # -- validation
+
+    @torch.no_grad()
+    def validate(self) -> Optional[Dict[str, float]]:
+        """Per-token dev losses (simple, pruned, and their post-warm-up sum), over all ranks."""
+        if self.valid_loader is None:
+            return None
+        self.model.eval()
+        totals = torch.zeros(3, dtype=torch.float64)
+        with_context = self.step >= self.opts.context_start_step
+        for batch in self.valid_loader:
+            simple, pruned = self._forward(batch, batch["context"] if with_context else None)
+            num_tokens = sum(len(t) for t in batch["tokens"])
+            totals += torch.tensor([float(simple), float(pruned), num_tokens], dtype=torch.float64)
+        if self.dist.world_size > 1:
+            totals = totals.to(self.device)
+            dist.all_reduce(totals)
+            totals = totals.cpu()
+        self.model.train()
+        n = max(float(totals[2]), 1.0)
+        simple, pruned = float(totals[0]) / n, float(totals[1]) / n
+        loss = simple if self.model_config.loss == "full" else 0.5 * simple + pruned
+        return {"loss": loss, "simple_loss": simple, "pruned_loss": pruned}
+
+    # -- checkpoints
+
+    def state_dict(self, *, epoch_done: bool) -> Dict[str, Any]:
+        """Everything a resumed run needs; RNG states are gathered from every rank."""
+        rng = [_rng_state()]
+        if self.dist.world_size > 1:
+            rng = [None] * self.dist.world_size
+            dist.all_gather_object(rng, _rng_state())
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "step": self.step,
+            "epoch": self.epoch + 1 if epoch_done else self.epoch,
+            "skipped": self.skipped,
+            "world_size": self.dist.world_size,
+            "seed": self.opts.seed,
+            "model_config": self.model_dict,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "sampler": None if epoch_done else self.train_sampler.state_dict(),
+            "rng": rng,
+        }
+
+    def save_checkpoint(self, *, epoch_done: bool = False) -> Optional[Path]:
+        """Write ``checkpoints/step-XXXXXXXX.pt`` (rank 0) and keep the last ``keep_last``."""
+        state = self.state_dict(epoch_done=epoch_done)  # collective: every rank calls it
+        self._saved_step = self.step
+        if not self.dist.is_main:
+            return None
+        path = self.exp_dir / "checkpoints" / f"step-{self.step:08d}.pt"
+        atomic_torch_save(state, path)
+        for old in list_checkpoints(self.exp_dir)[: -self.opts.keep_last]:
+            old.unlink()
+        logger.info("checkpoint %s", path)
+        return path
+
+    def load_state(self, ckpt: Mapping[str, Any], path: Path) -> None:
+        """Restore a checkpoint written by :meth:`save_checkpoint` (RNG last)."""
+        if ckpt.get("model_config") != self.model_dict:
+            key = _first_difference(ckpt.get("model_config") or {}, self.model_dict)
+            raise ConfigError(f"{path}: the config's model differs from the checkpoint's ({key})")
+        if ckpt["seed"] != self.opts.seed:
+            raise ConfigError(
+                f"{path}: train.seed is {self.opts.seed}, the checkpoint's is {ckpt['seed']}"
+            )
+        if ckpt["world_size"] != self.dist.world_size:
+            raise CheckpointError(
+                f"{path}: written by {ckpt['world_size']} processes, resumed with "
+                f"{self.dist.world_size}; resume with the same number"
+            )
+        try:
+            self.model.load_state_dict(ckpt["model"])
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            self.scheduler.load_state_dict(ckpt["scheduler"])
+        except (RuntimeError, KeyError, ValueError) as e:
+            raise CheckpointError(f"{path}: does not fit the model ({_one_line(e)})") from None
+        self.step, self.epoch, self.skipped = ckpt["step"], ckpt["epoch"], ckpt["skipped"]
+        self._resume_sampler = ckpt["sampler"]
+        self._saved_step = self.step
+        rng = ckpt["rng"]
+        _set_rng_state(rng[self.dist.rank] if self.dist.rank < len(rng) else rng[0])
+        logger.info("resumed from %s (step %d, epoch %d)", path, self.step, self.epoch)
+
+    # -- the loop
+
+    def _done(self) -> bool:
+        max_steps = self.opts.max_steps
+        return self.epoch >= self.opts.epochs or (max_steps is not None and self.step >= max_steps)
+
+    def run(self) -> None:
+        """Train until ``epochs`` or ``max_steps``; checkpoint; validate at the end."""
+        from tqdm import tqdm
+
+        self.model.train()
+        bar = tqdm(
+            total=self.opts.max_steps,
+            initial=self.step,
+            unit="step",
+            disable=not self.dist.is_main or None,
+            dynamic_ncols=True,
+        )
+        try:
+            while not self._done():
+                self._run_epoch(bar)
+        finally:
+            bar.close()
+        if self._saved_step != self.step:
+            self.save_checkpoint(epoch_done=False)
+        self._log_valid()
+
+    def _run_epoch(self, bar: Any) -> None:
+        self.train_sampler.set_epoch(self.epoch)
+        self.train_loader.dataset.set_epoch(self.epoch)
+        if self._resume_sampler is not None:
+            self.train_sampler.load_state_dict(copy.deepcopy(self._resume_sampler))
+            self._resume_sampler = None
+        tic, start = time.time(), self.step
+        for batch in self.train_loader:
+            stats = self.train_step(batch)
+            bar.update(1)
+            self._after_step(stats, batch, tic)
+            if self.opts.max_steps is not None and self.step >= self.opts.max_steps:
+                return
+        # An empty epoch is fine only right after resuming at the end of one.
+        if self.step == start and self._saved_step != self.step:
+            raise CattError(
+                f"no training batch in epoch {self.epoch}: no cut of {self.data_dir} fits the "
+                "model (too many tokens for its frames?)"
+            )
+        logger.info("epoch %d done at step %d", self.epoch, self.step)
+        self.save_checkpoint(epoch_done=True)
+        self.epoch += 1
+
+    def _after_step(self, stats: StepStats, batch: Mapping[str, Any], tic: float) -> None:
+        o = self.opts
+        if self.dist.is_main and (self.step % o.log_every == 0 or stats.skipped):
+            lr = self.scheduler.get_last_lr()[0]
+            logger.info(
+                "epoch %d step %d: loss %.4f (simple %.4f, pruned %.4f) lr %.2e grad-norm %.2f "
+                "batch %d utts, %.1f s into the epoch",
+                self.epoch,
+                self.step,
+                stats.loss,
+                stats.simple_loss,
+                stats.pruned_loss,
+                lr,
+                stats.grad_norm,
+                len(batch["tokens"]),
+                time.time() - tic,
+            )
+            self._scalars(
+                "train",
+                {
+                    "loss": stats.loss,
+                    "simple_loss": stats.simple_loss,
+                    "pruned_loss": stats.pruned_loss,
+                    "lr": lr,
+                    "grad_norm": stats.grad_norm,
+                    "skipped_batches": self.skipped,
+                },
+            )
+        if o.valid_every and self.step % o.valid_every == 0:
+            self._log_valid()
+        if self.step % o.checkpoint_every == 0:
+            self.save_checkpoint(epoch_done=False)
+
+    def _log_valid(self) -> None:
+        losses = self.validate()
+        if losses is not None and self.dist.is_main:
+            logger.info(
+                "step %d: dev loss %.4f (simple %.4f, pruned %.4f)",
+                self.step,
+                losses["loss"],
+                losses["simple_loss"],
+                losses["pruned_loss"],
+            )
+            self._scalars("valid", losses)
+
+    def _scalars(self, prefix: str, values: Mapping[str, float]) -> None:
+        if self.writer is None:
+            return
+        for name, value in values.items():
+            if math.isfinite(value):
+                self.writer.add_scalar(f"{prefix}/{name}", value, self.step)
+        self.writer.flush()
+
+    # -- the end
+
+    def write_final_model(self) -> Path:
+        """Average the last ``average_last`` checkpoints into ``exp_dir/model.pt`` (rank 0)."""
+        from catt.model import average_state_dicts, build_model, save_model
+
+        path = self.exp_dir / "model.pt"
+        if not self.dist.is_main:
+            return path
+        chosen = list_checkpoints(self.exp_dir)[-self.opts.average_last :]
+        for p in chosen:
+            load_checkpoint(p)  # a one-line CheckpointError if one is broken
+        model = build_model(self.model_config)
+        model.load_state_dict(average_state_dicts(chosen))
+        save_model(path, model.eval(), self.tokenizer)
+        logger.info("averaged %s -> %s", ", ".join(p.name for p in chosen), path)
+        return path
+
+
+def _household(cut: Any) -> Optional[str]:
+    return (cut.supervisions[0].custom or {}).get("household") if cut.supervisions else None
+
+
+def _cut_ids(batch: Mapping[str, Any], n: int) -> str:
+    ids = [c.id for c in batch["cuts"]]
+    return ", ".join(ids[:n]) + (", ..." if len(ids) > n else "")
+
+
+def _first_difference(a: Mapping[str, Any], b: Mapping[str, Any], prefix: str = "model") -> str:
+    for key in sorted(set(a) | set(b)):
+        x, y = a.get(key), b.get(key)
+        if isinstance(x, Mapping) and isinstance(y, Mapping):
+            if x != y:
+                return _first_difference(x, y, f"{prefix}.{key}")
+        elif x != y:
+            return f"{prefix}.{key}: {x!r} in the checkpoint, {y!r} now"
+    return prefix
+
+
+# ----------------------------------------------------------------------------- entry point
+
+
+def _setup_logging(exp_dir: Path, is_main: bool) -> Tuple[Optional[logging.Handler], int]:
+    """Rank 0 logs INFO to ``exp_dir/train.log`` too; other ranks only warnings.
+
+    Returns the file handler (or None) and the ``catt`` logger's previous level.
+    """
+    catt_logger = logging.getLogger("catt")
+    old_level = catt_logger.level
+    if not is_main:
+        catt_logger.setLevel(logging.WARNING)
+        return None, old_level
+    handler = logging.FileHandler(exp_dir / "train.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    catt_logger.addHandler(handler)
+    if catt_logger.getEffectiveLevel() > logging.INFO:
+        catt_logger.setLevel(logging.INFO)
+    return handler, old_level
+
+
+def _start(trainer: Trainer, resume: bool) -> None:
+    """Load the latest checkpoint when resuming; a fresh start needs an empty checkpoint dir."""
+    existing = list_checkpoints(trainer.exp_dir)
+    if resume and existing:
+        trainer.load_state(load_checkpoint(existing[-1]), existing[-1])
+    elif resume:
+        logger.info("no checkpoint in %s: starting from scratch", trainer.exp_dir)
+    elif existing:
+        raise CheckpointError(
+            f"{trainer.exp_dir / 'checkpoints'} already has checkpoints: pass --resume to "
+            "continue, or use a new --exp-dir"
+        )
+
+
+def train(config_path: Path, exp_dir: Path, *, resume: bool, overrides: List[str]) -> Path:
+    """Train from a YAML config into ``exp_dir``; return the final model file ``exp_dir/model.pt``.
+
+    Args:
+        config_path: the YAML config (see :class:`TrainConfig`).
+        exp_dir: the experiment directory (created).
+        resume: continue from the latest checkpoint in ``exp_dir`` (a fresh start if none).
+        overrides: ``key.sub=value`` items applied over the config.
+    """
+    config = load_train_config(config_path, overrides)
+    exp_dir = Path(exp_dir)
+    info = init_distributed()
+    handler, old_level = None, logging.getLogger("catt").level
+    trainer: Optional[Trainer] = None
+    try:
+        if info.is_main:
+            exp_dir.mkdir(parents=True, exist_ok=True)
+        _barrier(info)
+        handler, old_level = _setup_logging(exp_dir, info.is_main)
+        trainer = Trainer(config, exp_dir, info)
+        _start(trainer, resume)
+        if info.is_main:
+            resolved = config.to_dict()
+            resolved["model"] = trainer.model_dict
+            atomic_write_text(exp_dir / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
+            from torch.utils.tensorboard import SummaryWriter
+
+            trainer.writer = SummaryWriter(str(exp_dir / "tensorboard"))
+        logger.info(
+            "training %s on %d process(es), device %s, %d parameters",
+            config_path,
+            info.world_size,
+            info.device,
+            sum(p.numel() for p in trainer.model.parameters()),
+        )
+        trainer.run()
+        path = trainer.write_final_model()
+        _barrier(info)
+        return path
+    finally:
+        if trainer is not None and trainer.writer is not None:
+            trainer.writer.close()
+        if handler is not None:
+            logging.getLogger("catt").removeHandler(handler)
+            handler.close()
+        logging.getLogger("catt").setLevel(old_level)
+        if info.owns_group and dist.is_initialized():
+            dist.destroy_process_group()
+        sys.stderr.flush()
+
+
+def _barrier(info: DistInfo) -> None:
+    if info.world_size > 1:
+        dist.barrier()

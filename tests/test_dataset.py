@@ -1,0 +1,302 @@
+"""Training-time phrase lists and the dataset's batches, on a small synthetic corpus.
+
+``build_fake_corpus`` writes a corpus directory as the contract describes it (households,
+cut manifests with features, ``lang/bpe.model``) without speech synthesis: each character of
+the transcript becomes a few frames of a fixed random pattern, so a model can learn it fast.
+The training tests import it too.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Dict, List
+
+import numpy as np
+import pytest
+import torch
+from lhotse import CutSet, Features, MonoCut, SupervisionSegment, load_manifest_lazy
+from lhotse.features.io import NumpyFilesWriter
+
+from catt.context.sampling import (
+    ContextSampler,
+    ContextSamplingOptions,
+    load_household_lists,
+    positive_phrases,
+)
+from catt.data.dataset import CattDataset, cut_tagged_text, make_dataloader
+from catt.errors import CattError, ConfigError
+from catt.text.tokenizer import Tokenizer, train_tokenizer
+
+CONTACTS = [
+    "ann lee",
+    "bob ray",
+    "kim hart",
+    "joe park",
+    "eva moss",
+    "max fox",
+    "sue bell",
+    "tom ash",
+]
+DEVICES = ["noodle lamp", "mister frosty", "red fan", "big tv"]
+FRAMES_PER_CHAR = 8
+
+
+def _households(split: str, count: int, rng: random.Random) -> Dict[str, Dict[str, List[str]]]:
+    return {
+        f"en-{split}-{i:03d}": {
+            "contacts": rng.sample(CONTACTS, 3),
+            "devices": rng.sample(DEVICES, 2),
+        }
+        for i in range(count)
+    }
+
+
+def _utterance(lists: Dict[str, List[str]], rng: random.Random) -> tuple:
+    kind = rng.randrange(3)
+    if kind == 0:
+        value = rng.choice(lists["contacts"])
+        return f"call {value}", "call_contact", "contact", value, 5
+    if kind == 1:
+        value = rng.choice(lists["devices"])
+        return f"turn on {value}", "turn_on", "device", value, 8
+    return "what time is it", "get_time", None, None, 0
+
+
+def _features(text: str, table: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    rows = [table[ord(c) % len(table)] for c in text for _ in range(FRAMES_PER_CHAR)]
+    feats = np.stack(rows).astype(np.float32)
+    return feats + 0.1 * rng.standard_normal(feats.shape).astype(np.float32)
+
+
+def build_fake_corpus(root: Path, *, num_train: int = 48, num_dev: int = 12) -> Path:
+    """Write a tiny corpus directory (train and dev) under ``root``; return it."""
+    rng = random.Random(0)
+    nprng = np.random.default_rng(0)
+    table = np.random.default_rng(1).standard_normal((64, 80)).astype(np.float32) * 2
+    writer = NumpyFilesWriter(root / "fbank")
+    texts = []
+    for split, n_house, n_utt in (("train", 4, num_train), ("dev", 2, num_dev)):
+        houses = _households(split, n_house, rng)
+        for hid, lists in houses.items():
+            for name, phrases in lists.items():
+                path = root / "households" / hid / f"{name}.txt"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text("\n".join(phrases) + "\n", encoding="utf-8")
+        cuts = []
+        for i in range(n_utt):
+            hid = sorted(houses)[i % n_house]
+            text, intent, kind, value, start = _utterance(houses[hid], rng)
+            slots = (
+                []
+                if kind is None
+                else [{"type": kind, "value": value, "start": start, "end": start + len(value)}]
+            )
+            feats = _features(text, table, nprng)
+            key = writer.write(f"{split}-{i:04d}", feats)
+            duration = round(feats.shape[0] * 0.01, 2)
+            cut_id = f"{split}-{i:04d}"
+            sup = SupervisionSegment(
+                id=cut_id,
+                recording_id=cut_id,
+                start=0.0,
+                duration=duration,
+                text=text,
+                language="en",
+                speaker="voice-0",
+                custom={"intent": intent, "household": hid, "slots": slots},
+            )
+            features = Features(
+                type="fbank",
+                num_frames=feats.shape[0],
+                num_features=80,
+                frame_shift=0.01,
+                sampling_rate=16000,
+                start=0.0,
+                duration=duration,
+                storage_type=writer.name,
+                storage_path=str(writer.storage_path),
+                storage_key=key,
+                recording_id=cut_id,
+            )
+            cuts.append(MonoCut(cut_id, 0.0, duration, 0, [sup], features))
+            if split == "train":
+                texts.append(cut_tagged_text(cuts[-1]))
+        manifests = root / "manifests"
+        manifests.mkdir(parents=True, exist_ok=True)
+        CutSet.from_cuts(cuts).to_file(manifests / f"smarthome_cuts_{split}.jsonl.gz")
+    train_tokenizer(texts, root / "lang" / "bpe.model", vocab_size=60)
+    return root
+
+
+@pytest.fixture(scope="session")
+def fake_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_fake_corpus(tmp_path_factory.mktemp("fake_corpus"))
+
+
+# ----------------------------------------------------------------------------- sampling
+
+
+LISTS = {"h1": ["ann lee", "noodle lamp"], "h2": ["bob ray", "red fan"], "h3": ["kim hart"]}
+
+
+def test_sampling_keeps_positives_and_draws_distractors_from_other_households() -> None:
+    sampler = ContextSampler(LISTS, ContextSamplingOptions(max_distractors=3, drop_positive_prob=0))
+    sizes = set()
+    for i in range(50):
+        phrases = sampler.sample("h1", ["ann lee"], key=f"cut-{i}", seed=0)
+        assert "ann lee" in phrases
+        assert "noodle lamp" not in phrases  # own household, not said: never a distractor
+        assert len(phrases) == len(set(phrases))
+        assert set(phrases) <= {"ann lee", "bob ray", "red fan", "kim hart"}
+        sizes.add(len(phrases) - 1)
+    assert sizes == {0, 1, 2, 3}
+
+
+def test_sampling_is_a_function_of_seed_and_key() -> None:
+    sampler = ContextSampler(LISTS, ContextSamplingOptions(max_distractors=3))
+    draws = [sampler.sample("h1", ["ann lee"], key=f"k{i}", seed=7) for i in range(20)]
+    again = [sampler.sample("h1", ["ann lee"], key=f"k{i}", seed=7) for i in range(20)]
+    other = [sampler.sample("h1", ["ann lee"], key=f"k{i}", seed=8) for i in range(20)]
+    assert draws == again
+    assert draws != other
+
+
+def test_positives_are_dropped_at_the_configured_rate() -> None:
+    sampler = ContextSampler(
+        LISTS, ContextSamplingOptions(max_distractors=0, drop_positive_prob=0.3)
+    )
+    kept = sum(
+        "ann lee" in sampler.sample("h1", ["ann lee"], key=str(i), seed=0) for i in range(2000)
+    )
+    assert 0.65 < kept / 2000 < 0.75
+    always = ContextSampler(LISTS, ContextSamplingOptions(max_distractors=0, drop_positive_prob=1))
+    assert always.sample("h1", ["ann lee"], key="x", seed=0) == []
+    off = ContextSampler(LISTS, ContextSamplingOptions(enabled=False))
+    assert off.sample("h1", ["ann lee"], key="x", seed=0) == []
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"max_distractors": -1}, "context.max_distractors must be >= 0"),
+        ({"max_distractors": 2.5}, "context.max_distractors must be an integer"),
+        ({"drop_positive_prob": 1.5}, "context.drop_positive_prob must be in [0, 1]"),
+    ],
+)
+def test_sampling_options_are_validated(kwargs: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        ContextSamplingOptions(**kwargs)
+
+
+def test_positive_phrases_are_the_biased_slot_values() -> None:
+    slots = [
+        {"type": "contact", "value": "ann  lee"},
+        {"type": "city", "value": "paris"},
+        {"type": "device", "value": "red fan"},
+        {"type": "contact", "value": "ann lee"},
+    ]
+    assert positive_phrases(slots) == ["ann lee", "red fan"]
+
+
+def test_household_lists_are_read_from_the_corpus(fake_corpus: Path, tmp_path: Path) -> None:
+    lists = load_household_lists(fake_corpus)
+    assert sorted(lists) == ["en-dev-000", "en-dev-001"] + [f"en-train-00{i}" for i in range(4)]
+    assert all(len(v) == 5 for v in lists.values())
+    assert list(load_household_lists(fake_corpus, ["en-dev-001"])) == ["en-dev-001"]
+    with pytest.raises(CattError, match="en-nowhere"):
+        load_household_lists(fake_corpus, ["en-nowhere"])
+    with pytest.raises(CattError, match="prepare the corpus"):
+        load_household_lists(tmp_path)
+
+
+# ----------------------------------------------------------------------------- dataset
+
+
+def _dataset(corpus: Path, **kwargs) -> tuple:
+    tokenizer = Tokenizer.load(corpus / "lang" / "bpe.model")
+    lists = load_household_lists(corpus, [f"en-train-00{i}" for i in range(4)])
+    sampler = ContextSampler(lists, ContextSamplingOptions(max_distractors=4, **kwargs))
+    cuts = load_manifest_lazy(corpus / "manifests" / "smarthome_cuts_train.jsonl.gz")
+    return CattDataset(tokenizer, context_sampler=sampler, seed=3), cuts, tokenizer
+
+
+def test_batch_has_the_contract_keys_and_shapes(fake_corpus: Path) -> None:
+    dataset, cuts, tokenizer = _dataset(fake_corpus, drop_positive_prob=0.0)
+    subset = CutSet.from_cuts(list(cuts)[:8])
+    batch = dataset[subset]
+    assert set(batch) == {"features", "feature_lens", "tokens", "context", "cuts"}
+    feats, lens = batch["features"], batch["feature_lens"]
+    ordered = list(batch["cuts"])
+    assert feats.dtype == torch.float32 and feats.shape == (8, int(lens.max()), 80)
+    assert lens.dtype == torch.long
+    assert lens.tolist() == [c.num_frames for c in ordered]
+    assert lens.tolist() == sorted(lens.tolist(), reverse=True)
+    for cut, toks in zip(ordered, batch["tokens"]):
+        assert tokenizer.decode(toks) == cut_tagged_text(cut)
+    ctx = batch["context"]
+    n = ctx.tokens.size(0)
+    assert ctx.mask.shape == (8, n) and ctx.lengths.shape == (n,)
+    phrases = [tokenizer.decode(ctx.tokens[i, : ctx.lengths[i]].tolist()) for i in range(n)]
+    assert len(set(phrases)) == n  # each phrase encoded once
+    assert (ctx.tokens[torch.arange(n), ctx.lengths - 1] != 0).all()
+    for b, cut in enumerate(ordered):
+        listed = {phrases[i] for i in ctx.mask[b].nonzero().flatten().tolist()}
+        for slot in cut.supervisions[0].custom["slots"]:
+            assert slot["value"] in listed  # no drops here: every positive is in the list
+
+
+def test_batches_are_deterministic_per_epoch(fake_corpus: Path) -> None:
+    dataset, cuts, _ = _dataset(fake_corpus)
+    subset = CutSet.from_cuts(list(cuts)[:8])
+    first = dataset[subset]["context"]
+    assert torch.equal(dataset[subset]["context"].mask, first.mask)
+    dataset.set_epoch(1)
+    second = dataset[subset]["context"]
+    assert second.mask.shape != first.mask.shape or not torch.equal(second.mask, first.mask)
+
+
+def test_no_sampler_or_empty_lists_give_no_context(fake_corpus: Path) -> None:
+    dataset, cuts, _ = _dataset(fake_corpus, enabled=False)
+    subset = CutSet.from_cuts(list(cuts)[:4])
+    assert dataset[subset]["context"] is None
+    plain = CattDataset(dataset.tokenizer)
+    assert plain[subset]["context"] is None
+
+
+def test_feature_transform_sees_each_utterance_length(fake_corpus: Path) -> None:
+    seen = {}
+
+    def transform(features: torch.Tensor, supervision_segments: torch.Tensor) -> torch.Tensor:
+        seen["segments"] = supervision_segments.tolist()
+        return features * 0
+
+    dataset, cuts, _ = _dataset(fake_corpus)
+    dataset.feature_transform = transform
+    batch = dataset[CutSet.from_cuts(list(cuts)[:3])]
+    lens = batch["feature_lens"].tolist()
+    assert seen["segments"] == [[i, 0, n] for i, n in enumerate(lens)]
+    assert float(batch["features"].abs().sum()) == 0.0
+
+
+def test_dataloader_covers_every_cut_once_per_epoch(fake_corpus: Path) -> None:
+    dataset, cuts, _ = _dataset(fake_corpus)
+    loader, sampler = make_dataloader(cuts, dataset, max_duration=3.0, num_buckets=2, seed=1)
+    ids = [c.id for batch in loader for c in batch["cuts"]]
+    assert sorted(ids) == sorted(c.id for c in cuts)
+    halves = []
+    for rank in range(2):
+        loader, _ = make_dataloader(
+            cuts, dataset, max_duration=3.0, seed=1, world_size=2, rank=rank
+        )
+        halves.append({c.id for batch in loader for c in batch["cuts"]})
+    assert not halves[0] & halves[1]
+    assert halves[0] | halves[1] == {c.id for c in cuts}
+
+
+def test_a_cut_without_one_supervision_is_an_error(fake_corpus: Path) -> None:
+    dataset, cuts, _ = _dataset(fake_corpus)
+    cut = next(iter(cuts))
+    bare = MonoCut("bare", 0.0, cut.duration, 0, [], cut.features)
+    with pytest.raises(CattError, match="cut bare has 0 supervisions"):
+        dataset[CutSet.from_cuts([bare])]

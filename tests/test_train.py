@@ -1,0 +1,381 @@
+"""The training loop on a small synthetic corpus: learning, resuming, NaN skipping, DDP, errors."""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import pytest
+import torch
+import yaml
+from test_dataset import build_fake_corpus
+
+from catt.cli import main as cli_main
+from catt.errors import CattError, CheckpointError, ConfigError
+from catt.model import Transducer, load_model
+from catt.train import (
+    DistInfo,
+    TrainConfig,
+    Trainer,
+    apply_overrides,
+    list_checkpoints,
+    load_train_config,
+    loss_scales,
+    lr_factor,
+    train,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+EPOCH_STEPS = 12  # batches per epoch of the fake corpus at max_duration 6 s
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_fake_corpus(tmp_path_factory.mktemp("train_corpus"))
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Any:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def write_config(path: Path, corpus: Path, **train: Any) -> Path:
+    """The micro recipe config pointed at ``corpus``, with ``train`` keys replaced."""
+    config = yaml.safe_load((REPO / "recipes/smarthome/conf/micro.yaml").read_text())
+    config["data"].update(dir=str(corpus), max_duration=6.0)
+    config["train"].update(train)
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def record_steps(monkeypatch: pytest.MonkeyPatch, kill_at: Optional[int] = None) -> List[tuple]:
+    """Record (step, cut ids, loss) of every training step; raise when reaching ``kill_at``."""
+    log: List[tuple] = []
+    original = Trainer.train_step
+
+    def wrapped(self: Trainer, batch: Dict[str, Any]) -> Any:
+        if kill_at is not None and self.step == kill_at:
+            raise RuntimeError("killed")
+        stats = original(self, batch)
+        log.append((self.step, [c.id for c in batch["cuts"]], stats.loss))
+        return stats
+
+    monkeypatch.setattr(Trainer, "train_step", wrapped)
+    return log
+
+
+# ----------------------------------------------------------------------------- schedules
+
+
+def test_schedules() -> None:
+    assert lr_factor(9, 10) == 1.0 and lr_factor(39, 10) == 0.5 and lr_factor(0, 0) == 1.0
+    assert lr_factor(0, 10) < lr_factor(5, 10) < lr_factor(9, 10)
+    assert loss_scales(0, 10) == (1.0, 0.1)
+    assert loss_scales(10, 10) == loss_scales(500, 10) == (0.5, 1.0)
+    assert loss_scales(3, 0) == (0.5, 1.0)
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def test_training_lowers_the_loss_and_writes_a_loadable_model(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = record_steps(monkeypatch)
+    config = write_config(
+        tmp_path / "c.yaml", corpus, max_steps=40, epochs=10, loss_warm_steps=0, spec_augment=False
+    )
+    exp = tmp_path / "exp"
+    model_path = train(config, exp, resume=False, overrides=["train.checkpoint_every=15"])
+    assert model_path == exp / "model.pt"
+    losses = [loss for _, _, loss in log]
+    assert len(losses) == 40 and all(math.isfinite(x) for x in losses)
+    first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
+    assert last < 0.8 * first, (first, last)
+
+    model, tokenizer = load_model(model_path)
+    assert isinstance(model, Transducer)
+    assert tokenizer.vocab_size == model.config.vocab_size
+    assert [p.name for p in list_checkpoints(exp)] == ["step-00000036.pt", "step-00000040.pt"]
+    earlier = torch.load(list_checkpoints(exp)[0], weights_only=False)["model"]
+    final = torch.load(list_checkpoints(exp)[1], weights_only=False)["model"]
+    name = next(k for k, v in final.items() if v.is_floating_point() and v.numel() > 1)
+    expected = (earlier[name].double() + final[name].double()) / 2
+    assert torch.allclose(model.state_dict()[name].double(), expected, atol=1e-6)
+    saved = yaml.safe_load((exp / "config.yaml").read_text())
+    assert saved["train"]["checkpoint_every"] == 15
+    assert saved["model"]["vocab_size"] == tokenizer.vocab_size
+    assert list((exp / "tensorboard").glob("events.out.tfevents.*"))
+    log_text = (exp / "train.log").read_text()
+    assert "dev loss" in log_text and "step 40" in log_text
+
+
+@pytest.mark.parametrize("kill_at, checkpoint_every", [(6, 4), (14, 100)])
+def test_resume_continues_with_the_same_next_batch(
+    corpus: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    kill_at: int,
+    checkpoint_every: int,
+) -> None:
+    """Killed mid-epoch (resumes from step 4) or early in epoch 2 (resumes from the epoch-end
+    checkpoint, step 12): the resumed run sees the batches and losses of an uninterrupted run,
+    SpecAugment and phrase lists included, and ends with the same weights."""
+    config = write_config(
+        tmp_path / "c.yaml", corpus, max_steps=16, checkpoint_every=checkpoint_every
+    )
+    monkeypatch.setattr(Trainer, "validate", lambda self: None)  # faster; draws no randomness
+    full = record_steps(monkeypatch)
+    train(config, tmp_path / "full", resume=False, overrides=[])
+
+    exp = tmp_path / "killed"
+    monkeypatch.undo()
+    monkeypatch.setattr(Trainer, "validate", lambda self: None)
+    record_steps(monkeypatch, kill_at=kill_at)
+    with pytest.raises(RuntimeError, match="killed"):
+        train(config, exp, resume=False, overrides=[])
+    assert not (exp / "model.pt").exists()
+    start = int(list_checkpoints(exp)[-1].stem.split("-")[1])
+    assert start == (4 if kill_at == 6 else EPOCH_STEPS)
+
+    monkeypatch.undo()
+    monkeypatch.setattr(Trainer, "validate", lambda self: None)
+    resumed = record_steps(monkeypatch)
+    train(config, exp, resume=True, overrides=[])
+    assert [s for s, _, _ in resumed] == list(range(start + 1, 17))
+    expected = full[start:]
+    assert [ids for _, ids, _ in resumed] == [ids for _, ids, _ in expected]
+    assert [loss for _, _, loss in resumed] == pytest.approx([x for _, _, x in expected], 1e-6)
+    a = torch.load(list_checkpoints(tmp_path / "full")[-1], weights_only=False)["model"]
+    b = torch.load(list_checkpoints(exp)[-1], weights_only=False)["model"]
+    for name, value in a.items():
+        assert torch.allclose(value, b[name], atol=1e-6), name
+
+
+def test_resume_rejects_a_corrupt_checkpoint_and_fresh_runs_refuse_old_ones(
+    corpus: Path, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path / "c.yaml", corpus, max_steps=2, checkpoint_every=1)
+    exp = tmp_path / "exp"
+    train(config, exp, resume=False, overrides=[])
+    with pytest.raises(CheckpointError, match="pass --resume"):
+        train(config, exp, resume=False, overrides=[])
+    list_checkpoints(exp)[-1].write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match=r"step-00000002\.pt: corrupt checkpoint") as err:
+        train(config, exp, resume=True, overrides=["train.max_steps=3"])
+    assert "\n" not in str(err.value)
+    list_checkpoints(exp)[-1].unlink()
+    with pytest.raises(ConfigError, match="model differs from the checkpoint's"):
+        train(config, exp, resume=True, overrides=["model.joiner_dim=8", "train.max_steps=3"])
+    with pytest.raises(ConfigError, match="train.seed is 1, the checkpoint's is 42"):
+        train(config, exp, resume=True, overrides=["train.seed=1", "train.max_steps=3"])
+    assert train(config, exp, resume=True, overrides=["train.max_steps=3"]).is_file()
+
+
+# ----------------------------------------------------------------------------- non-finite
+
+
+def _trainer(corpus: Path, tmp_path: Path) -> Trainer:
+    config = load_train_config(write_config(tmp_path / "c.yaml", corpus, spec_augment=False))
+    return Trainer(config, tmp_path / "exp", DistInfo())
+
+
+def _snapshot(trainer: Trainer) -> Dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in trainer.model.state_dict().items()}
+
+
+@pytest.mark.parametrize("poison", ["loss", "grad"])
+def test_a_non_finite_batch_is_skipped(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, poison: str
+) -> None:
+    trainer = _trainer(corpus, tmp_path)
+    batch = next(iter(trainer.train_loader))
+    original = Transducer.forward
+
+    def poisoned(self: Transducer, *args: Any, **kwargs: Any) -> Any:
+        simple, pruned = original(self, *args, **kwargs)
+        if poison == "loss":
+            return simple * float("nan"), pruned
+        weight = next(self.parameters())
+        return simple + torch.sqrt(weight.abs() * 0).sum(), pruned  # finite loss, NaN grad
+
+    before = _snapshot(trainer)
+    monkeypatch.setattr(Transducer, "forward", poisoned)
+    stats = trainer.train_step(batch)
+    assert stats.skipped and trainer.skipped == 1 and trainer.step == 1
+    assert not trainer.optimizer.state  # Adam never stepped
+    for name, value in trainer.model.state_dict().items():
+        assert torch.equal(value, before[name]), name
+    monkeypatch.setattr(Transducer, "forward", original)
+    stats = trainer.train_step(batch)
+    assert not stats.skipped and math.isfinite(stats.grad_norm)
+    changed = [k for k, v in trainer.model.state_dict().items() if not torch.equal(v, before[k])]
+    assert changed
+
+
+def test_a_nan_batch_in_a_run_is_logged_and_training_goes_on(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = Transducer.forward
+    calls = {"n": 0}
+
+    def nan_on_third(self: Transducer, *args: Any, **kwargs: Any) -> Any:
+        simple, pruned = original(self, *args, **kwargs)
+        calls["n"] += 1
+        return (
+            (simple, pruned * float("nan"))
+            if calls["n"] == 3 and self.training
+            else (
+                simple,
+                pruned,
+            )
+        )
+
+    monkeypatch.setattr(Transducer, "forward", nan_on_third)
+    config = write_config(tmp_path / "c.yaml", corpus, max_steps=5, valid_every=0)
+    exp = tmp_path / "exp"
+    train(config, exp, resume=False, overrides=[])
+    ckpt = torch.load(list_checkpoints(exp)[-1], weights_only=False)
+    assert ckpt["skipped"] == 1 and ckpt["step"] == 5
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+    assert "step 2: non-finite loss, batch skipped" in (exp / "train.log").read_text()
+
+
+# ----------------------------------------------------------------------------- distributed
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank: int, world_size: int, port: int, config: str, exp: str, out: str) -> None:
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE=str(world_size),
+    )
+    torch.set_num_threads(1)
+    original = Trainer.run
+    seen: List[str] = []
+    original_step = Trainer.train_step
+
+    def step(self: Trainer, batch: Dict[str, Any]) -> Any:
+        seen.extend(c.id for c in batch["cuts"])
+        return original_step(self, batch)
+
+    def run(self: Trainer) -> None:
+        original(self)
+        torch.save({"state": self.model.state_dict(), "seen": seen}, f"{out}/rank{rank}.pt")
+
+    Trainer.run = run  # type: ignore[method-assign]
+    Trainer.train_step = step  # type: ignore[method-assign]
+    train(Path(config), Path(exp), resume=False, overrides=[])
+
+
+def test_two_process_gloo_run_keeps_ranks_identical(corpus: Path, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.yaml", corpus, max_steps=3, valid_every=2)
+    exp = tmp_path / "exp"
+    torch.multiprocessing.spawn(
+        _ddp_worker,
+        args=(2, _free_port(), str(config), str(exp), str(tmp_path)),
+        nprocs=2,
+        join=True,
+    )
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in range(2))
+    assert set(r0["seen"]).isdisjoint(r1["seen"])  # each rank trained on its own share
+    for name, value in r0["state"].items():
+        assert torch.equal(value, r1["state"][name]), name
+    model, _ = load_model(exp / "model.pt")
+    assert (exp / "checkpoints" / "step-00000003.pt").is_file()
+    assert (
+        torch.load(exp / "checkpoints" / "step-00000003.pt", weights_only=False)["world_size"] == 2
+    )
+    assert model.config.vocab_size > 0
+
+
+@pytest.mark.slow
+def test_torchrun_cli_trains(corpus: Path, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.yaml", corpus, max_steps=2, valid_every=0)
+    torchrun = Path(sys.executable).parent / "torchrun"
+    cmd = [str(torchrun), "--nproc_per_node", "2", "--master_port", str(_free_port())]
+    cmd += ["-m", "catt.cli", "train", "--config", str(config), "--exp-dir", str(tmp_path / "e")]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("model.pt")
+    load_model(tmp_path / "e" / "model.pt")
+
+
+# ----------------------------------------------------------------------------- config
+
+
+def test_config_round_trip_and_overrides(corpus: Path, tmp_path: Path) -> None:
+    path = write_config(tmp_path / "c.yaml", corpus)
+    config = load_train_config(path, ["train.lr=2e-3", "context.max_distractors=7"])
+    assert config.train.lr == 0.002 and config.context.max_distractors == 7
+    assert TrainConfig.from_dict(config.to_dict()) == config
+    assert apply_overrides({}, ["model.encoder.d_model=32"]) == {
+        "model": {"encoder": {"d_model": 32}}
+    }
+    for name in ("micro", "tiny", "base"):
+        conf = load_train_config(REPO / f"recipes/smarthome/conf/{name}.yaml")
+        assert conf.train.average_last <= conf.train.keep_last
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["train.lrr=1"], r"unknown key 'lrr' in section 'train'; valid keys: .*lr, "),
+        (["trian.lr=1"], r"unknown key 'trian' in config; valid keys: context, data, model, train"),
+        (["train.epochs=two"], r"train.epochs must be int, got 'two'"),
+        (["train.lr=0"], r"train.lr must be > 0, got 0"),
+        (["train.average_last=9"], r"train.average_last must be in \[1, keep_last=2\], got 9"),
+        (["train.spec_augment=maybe"], r"train.spec_augment must be bool"),
+        (["context.drop_positive_prob=2"], r"context.drop_positive_prob must be in \[0, 1\]"),
+        (["data.dir="], r"data.dir is not set"),
+        (["train.lr"], r"override 'train.lr' is not KEY.SUB=VALUE"),
+    ],
+)
+def test_config_errors_name_the_key_and_choices(
+    corpus: Path, tmp_path: Path, overrides: List[str], message: str
+) -> None:
+    path = write_config(tmp_path / "c.yaml", corpus)
+    with pytest.raises(ConfigError, match=message) as err:
+        load_train_config(path, overrides)
+    assert str(err.value).startswith(str(path)) and "\n" not in str(err.value)
+
+
+def test_model_section_errors_come_from_the_model_config(corpus: Path, tmp_path: Path) -> None:
+    path = write_config(tmp_path / "c.yaml", corpus)
+    with pytest.raises(ConfigError, match="preset"):
+        train(path, tmp_path / "exp", resume=False, overrides=["model.preset=huge"])
+
+
+def test_cli_reports_a_config_error_on_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    code = cli_main(["train", "--config", str(tmp_path / "none.yaml"), "--exp-dir", str(tmp_path)])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("catt: error:") and "none.yaml: no such config file" in err
+    assert "\n" not in err
+
+
+def test_a_corpus_with_no_usable_cut_is_an_error(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Trainer, "_fits", lambda self, cut: False)
+    config = write_config(tmp_path / "c.yaml", corpus, max_steps=3)
+    with pytest.raises(CattError, match="no training batch in epoch 0"):
+        train(config, tmp_path / "exp", resume=False, overrides=[])
