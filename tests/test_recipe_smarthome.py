@@ -1,0 +1,46 @@
+"""The smart-home recipe end to end on the micro size: every stage, then the report's shape."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CONDITIONS = [
+    "no-context",
+    "deep",
+    "boost",
+    "deep+boost",
+    "deep+boost+10",
+    "deep+boost+100",
+    "deep+boost+1000",
+]
+METRICS = ["wer", "b_wer", "u_wer", "intent_acc", "slot_acc", "slot_f1", "slu_f1"]
+
+
+@pytest.mark.slow
+def test_micro_recipe_runs_every_stage(tmp_path: Path) -> None:
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    run = [str(REPO / "recipes/smarthome/run.sh"), "--size", "micro"]
+    done = subprocess.run(run, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    exp = tmp_path / "exp/smarthome-micro"
+    report = json.loads((exp / "report.json").read_text())
+    assert [c["name"] for c in report["conditions"]] == CONDITIONS
+    for condition in report["conditions"]:
+        assert condition["utterances"] > 0
+        for metric in METRICS:
+            assert 0.0 <= condition[metric] <= 100.0 or metric.endswith("wer"), (metric, condition)
+        assert set(condition["by_language"]) == {"en", "es", "fr"}
+    assert (exp / "distractors.png").stat().st_size > 1000
+    assert (exp / "model.pt").is_file()
+    assert "no-context" in (exp / "report.md").read_text()
+
+    # A rerun skips every finished stage and leaves the results as they were.
+    again = subprocess.run(run, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert json.loads((exp / "report.json").read_text()) == report
