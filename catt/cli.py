@@ -30,10 +30,30 @@ def _cmd_prepare_smarthome(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_prepare_librispeech(args: argparse.Namespace) -> int:
+    from catt.data.librispeech import prepare_librispeech
+
+    prepare_librispeech(
+        args.corpus_dir,
+        args.out,
+        train_parts=args.train_parts,
+        biasing_dir=args.biasing_dir,
+        num_jobs=args.jobs,
+    )
+    return 0
+
+
+def _cmd_prepare_fsc(args: argparse.Namespace) -> int:
+    from catt.data.fsc import prepare_fsc
+
+    prepare_fsc(args.corpus_dir, args.out)
+    return 0
+
+
 def _cmd_compute_fbank(args: argparse.Namespace) -> int:
     from catt.data.features import compute_fbank
 
-    compute_fbank(args.data_dir, num_jobs=args.jobs)
+    compute_fbank(args.data_dir, num_jobs=args.jobs, speed_perturb=args.speed_perturb)
     return 0
 
 
@@ -68,6 +88,7 @@ def _cmd_decode(args: argparse.Namespace) -> int:
         condition=args.condition,
         seed=args.seed,
         limit=args.limit,
+        lists=args.lists,
     )
     return 0
 
@@ -111,10 +132,24 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--jobs", type=int, default=2, help="parallel synthesis processes")
     q.set_defaults(func=_cmd_prepare_smarthome)
+    q = corpora.add_parser("librispeech", help="LibriSpeech with the rare-word biasing lists")
+    q.add_argument("corpus_dir", type=Path, help="the LibriSpeech folder")
+    q.add_argument("--out", type=Path, required=True, help="corpus directory")
+    q.add_argument(
+        "--train-parts", type=_csv, default=["train-clean-100"], help="e.g. train-clean-100"
+    )
+    q.add_argument("--biasing-dir", type=Path, help="the is21_deep_bias lists (ref/, words/)")
+    q.add_argument("--jobs", type=int, default=2)
+    q.set_defaults(func=_cmd_prepare_librispeech)
+    q = corpora.add_parser("fsc", help="Fluent Speech Commands (intent frames)")
+    q.add_argument("corpus_dir", type=Path, help="the fluent_speech_commands_dataset folder")
+    q.add_argument("--out", type=Path, required=True, help="corpus directory")
+    q.set_defaults(func=_cmd_prepare_fsc)
 
     p = sub.add_parser("compute-fbank", help="80-bin Fbank features for every split")
     p.add_argument("data_dir", type=Path)
     p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--speed-perturb", action="store_true", help="train copies at 0.9 and 1.1")
     p.set_defaults(func=_cmd_compute_fbank)
 
     p = sub.add_parser("train-bpe", help="BPE tokenizer on the training transcripts (with tags)")
@@ -144,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beam", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, help="decode at most this many utterances")
+    p.add_argument("--lists", help="a fixed list set of DATA/context, e.g. biasing_100")
     p.set_defaults(func=_cmd_decode)
 
     p = sub.add_parser("transcribe", help="transcribe audio files, biased by phrase lists")

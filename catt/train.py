@@ -2,7 +2,8 @@
 
 ``train(config, exp_dir, resume=..., overrides=[...])`` reads a YAML config (sections ``data``,
 ``model``, ``context``, ``train``; see :class:`TrainConfig`), trains a transducer with the k2
-pruned loss on ``DATA/manifests/smarthome_cuts_train.jsonl.gz`` and writes into ``exp_dir``::
+pruned loss on ``DATA/manifests/{prefix}_cuts_train.jsonl.gz`` (validation on the ``dev`` split
+when there is one; see :mod:`catt.data.corpus`) and writes into ``exp_dir``::
 
     config.yaml                      the resolved config (overrides applied, vocab filled in)
     train.log                        the log of rank 0
@@ -37,7 +38,8 @@ import torch
 import torch.distributed as dist
 import yaml
 
-from catt.context.sampling import ContextSampler, ContextSamplingOptions, load_household_lists
+from catt.context.sampling import ContextSampler, ContextSamplingOptions
+from catt.data.corpus import context_group, open_corpus
 from catt.errors import CattError, CheckpointError, ConfigError
 from catt.io import atomic_torch_save, atomic_write_text
 from catt.loss import loss_scales
@@ -444,13 +446,11 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: lr_factor(s, self.opts.warmup_steps)
         )
-        manifests = self.data_dir / "manifests"
-        train_path = manifests / "smarthome_cuts_train.jsonl.gz"
-        if not train_path.is_file():
-            raise CattError(f"{train_path} is missing: run `catt compute-fbank` first")
+        self.corpus = open_corpus(self.data_dir)
+        train_path = self.corpus.require("cuts", "train", "run `catt compute-fbank` first")
         self.train_cuts = load_manifest_lazy(train_path)
         self.train_loader, self.train_sampler = self._loader(self.train_cuts, training=True)
-        dev_path = manifests / "smarthome_cuts_dev.jsonl.gz"
+        dev_path = self.corpus.manifest("cuts", "dev")
         self.valid_loader = None
         if dev_path.is_file():
             self.valid_loader, _ = self._loader(load_manifest_lazy(dev_path), training=False)
@@ -470,9 +470,12 @@ class Trainer:
 
         from catt.data.dataset import CattDataset, make_dataloader
 
-        households = sorted({_household(c) for c in cuts} - {None})
+        groups = sorted({_group(c) for c in cuts} - {None})
+        lists = self.corpus.context_lists(groups) if self.config.context.enabled else {}
         sampler = ContextSampler(
-            load_household_lists(self.data_dir, households), self.config.context
+            {g: [p.text for p in phrases] for g, phrases in lists.items()},
+            self.config.context,
+            per_utterance=self.corpus.per_utterance,
         )
         transform = None
         if training and self.opts.spec_augment:
@@ -815,8 +818,8 @@ class Trainer:
         return path
 
 
-def _household(cut: Any) -> Optional[str]:
-    return (cut.supervisions[0].custom or {}).get("household") if cut.supervisions else None
+def _group(cut: Any) -> Optional[str]:
+    return context_group(cut.supervisions[0]) if cut.supervisions else None
 
 
 def _cut_ids(batch: Mapping[str, Any], n: int) -> str:

@@ -120,14 +120,23 @@ class ContextSampler:
     """Draws an utterance's training phrase list from its positives and other households' lists.
 
     Args:
-        household_lists: ``{household_id: [phrase, ...]}``; its phrases form the distractor pool.
+        household_lists: ``{group_id: [phrase, ...]}`` (a group is a household, or one utterance
+            for per-utterance lists); its phrases form the distractor pool.
         options: how many distractors, how often positives are dropped.
+        per_utterance: each list holds exactly the phrases its utterance says (the LibriSpeech
+            rare words): the whole list counts as positives, after the given ones.
     """
 
     def __init__(
-        self, household_lists: Mapping[str, Sequence[str]], options: ContextSamplingOptions
+        self,
+        household_lists: Mapping[str, Sequence[str]],
+        options: ContextSamplingOptions,
+        *,
+        per_utterance: bool = False,
     ) -> None:
         self.options = options
+        self.per_utterance = per_utterance
+        self._ordered = {h: list(p) for h, p in household_lists.items()} if per_utterance else {}
         self._lists = {h: frozenset(p) for h, p in household_lists.items()}
         self._pool: List[str] = sorted({p for phrases in household_lists.values() for p in phrases})
 
@@ -150,6 +159,9 @@ class ContextSampler:
         if not self.options.enabled:
             return []
         rng = random.Random(f"{seed}:{key}")
+        if self.per_utterance:
+            own_list = self._ordered.get(household or "", [])
+            positives = list(dict.fromkeys([*positives, *own_list]))
         kept = [p for p in positives if rng.random() >= self.options.drop_positive_prob]
         own = self._lists.get(household or "", frozenset()) | set(positives)
         phrases = kept + self._distractors(rng, own)

@@ -16,6 +16,7 @@ from lhotse.dataset.collation import collate_features
 from torch.utils.data import DataLoader
 
 from catt.context.sampling import ContextSampler, positive_phrases
+from catt.data.corpus import context_group
 from catt.errors import CattError
 from catt.text.tags import build_tagged
 from catt.text.tokenizer import Tokenizer
@@ -133,10 +134,9 @@ class CattDataset(torch.utils.data.Dataset):
             return [[] for _ in cuts]
         lists = []
         for cut in cuts:
-            household = (_supervision(cut).custom or {}).get("household")
             lists.append(
                 self.context_sampler.sample(
-                    household,
+                    context_group(_supervision(cut)),
                     positive_phrases(cut_slots(cut)),
                     key=f"{self.epoch}:{cut.id}",
                     seed=self.seed,

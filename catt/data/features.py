@@ -1,8 +1,10 @@
 """80-bin log-mel filter banks of a corpus directory, stored with Lhotse.
 
-``compute_fbank(DATA)`` reads ``manifests/smarthome_{recordings,supervisions}_{split}.jsonl.gz``,
-computes Lhotse's own ``Fbank`` (no torchaudio needed) into ``DATA/fbank/{split}`` and writes
-``manifests/smarthome_cuts_{split}.jsonl.gz``. A split whose cut manifest exists is skipped.
+``compute_fbank(DATA)`` reads ``manifests/{prefix}_{recordings,supervisions}_{split}.jsonl.gz`` of
+every split (the prefix and splits come from :func:`catt.data.corpus.open_corpus`), computes
+Lhotse's own ``Fbank`` (no torchaudio needed) into ``DATA/fbank/{split}`` and writes
+``manifests/{prefix}_cuts_{split}.jsonl.gz``. A split whose cut manifest exists is skipped. With
+``speed_perturb``, the ``train`` split also gets copies of every cut at speeds 0.9 and 1.1.
 """
 
 from __future__ import annotations
@@ -14,15 +16,18 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import List, Union
 
+from catt.data.corpus import Corpus, open_corpus
 from catt.errors import CattError
 from catt.io import save_manifest
 
-__all__ = ["NUM_MEL_BINS", "SPLITS", "compute_fbank", "fbank_extractor"]
+__all__ = ["NUM_MEL_BINS", "SPEED_FACTORS", "SPLITS", "compute_fbank", "fbank_extractor"]
 
 logger = logging.getLogger(__name__)
 
 NUM_MEL_BINS = 80
 SPLITS = ("train", "dev", "test")
+SPEED_FACTORS = (0.9, 1.1)
+"""Speed perturbation of the ``train`` split (with ``speed_perturb``): copies at these speeds."""
 _CUTS_PER_JOB = 2000
 
 
@@ -33,21 +38,16 @@ def fbank_extractor():
     return Fbank(FbankConfig(num_mel_bins=NUM_MEL_BINS))
 
 
-def _manifests(data_dir: Path, kind: str, split: str) -> Path:
-    return data_dir / "manifests" / f"smarthome_{kind}_{split}.jsonl.gz"
-
-
-def _splits_to_do(data_dir: Path) -> List[str]:
-    present = [s for s in SPLITS if _manifests(data_dir, "recordings", s).is_file()]
+def _splits_to_do(corpus: Corpus) -> List[str]:
+    present = corpus.splits("recordings")
     if not present:
         raise CattError(
-            f"{data_dir / 'manifests'} has no smarthome_recordings_*.jsonl.gz: "
-            "prepare the corpus first (catt prepare smarthome)"
+            f"{corpus.root / 'manifests'} has no {corpus.prefix}_recordings_*.jsonl.gz: "
+            "prepare the corpus first"
         )
     for split in present:
-        if not _manifests(data_dir, "supervisions", split).is_file():
-            raise CattError(f"{_manifests(data_dir, 'supervisions', split)} is missing")
-    return [s for s in present if not _manifests(data_dir, "cuts", s).is_file()]
+        corpus.require("supervisions", split, "the corpus preparation did not finish")
+    return [s for s in present if not corpus.manifest("cuts", s).is_file()]
 
 
 def _one_thread() -> None:
@@ -72,13 +72,18 @@ def _extract(cuts, storage: Path, num_jobs: int):
         )
 
 
-def _compute_split(data_dir: Path, split: str, num_jobs: int) -> None:
+def _compute_split(corpus: Corpus, split: str, num_jobs: int, speed_perturb: bool) -> None:
     import torch
     from lhotse import CutSet, load_manifest
 
-    recordings = load_manifest(_manifests(data_dir, "recordings", split))
-    supervisions = load_manifest(_manifests(data_dir, "supervisions", split))
+    recordings = load_manifest(corpus.manifest("recordings", split))
+    supervisions = load_manifest(corpus.manifest("supervisions", split))
     cuts = CutSet.from_manifests(recordings=recordings, supervisions=supervisions)
+    expected = len(recordings)
+    if speed_perturb and split == "train":
+        cuts = cuts + sum((cuts.perturb_speed(f) for f in SPEED_FACTORS), CutSet())
+        expected *= 1 + len(SPEED_FACTORS)
+    data_dir = corpus.root
     storage = data_dir / "fbank" / split
     if storage.exists():  # left by an interrupted run
         shutil.rmtree(storage)
@@ -91,20 +96,23 @@ def _compute_split(data_dir: Path, split: str, num_jobs: int) -> None:
         cuts = _extract(cuts, storage, jobs).to_eager()
     finally:
         torch.set_num_threads(threads)
-    if len(cuts) != len(recordings):
+    if len(cuts) != expected:
         raise CattError(
-            f"{split}: features for {len(cuts)} of {len(recordings)} recordings; "
-            f"some audio under {data_dir / 'wav' / split} could not be read"
+            f"{split}: features for {len(cuts)} of {expected} cuts; "
+            f"some audio of {corpus.manifest('recordings', split)} could not be read"
         )
-    save_manifest(cuts, _manifests(data_dir, "cuts", split))
+    save_manifest(cuts, corpus.manifest("cuts", split))
 
 
-def compute_fbank(data_dir: Union[str, Path], *, num_jobs: int) -> None:
+def compute_fbank(
+    data_dir: Union[str, Path], *, num_jobs: int, speed_perturb: bool = False
+) -> None:
     """Compute 80-bin Fbank features for every split of ``data_dir`` not done yet.
 
     Args:
         data_dir: a corpus directory with recording and supervision manifests.
         num_jobs: feature extraction processes.
+        speed_perturb: add speed-perturbed copies (0.9, 1.1) of the ``train`` cuts.
 
     Raises:
         CattError: no manifests (the corpus is not prepared), ``num_jobs`` < 1, or audio
@@ -113,9 +121,10 @@ def compute_fbank(data_dir: Union[str, Path], *, num_jobs: int) -> None:
     data_dir = Path(data_dir).resolve()  # feature paths in the manifests are absolute
     if num_jobs < 1:
         raise CattError(f"--jobs must be at least 1, got {num_jobs}")
-    todo = _splits_to_do(data_dir)
+    corpus = open_corpus(data_dir)
+    todo = _splits_to_do(corpus)
     if not todo:
         logger.info("%s: features are up to date", data_dir)
     for split in todo:
         logger.info("%s: computing %d-bin Fbank features", split, NUM_MEL_BINS)
-        _compute_split(data_dir, split, num_jobs)
+        _compute_split(corpus, split, num_jobs, speed_perturb)

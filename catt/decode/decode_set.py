@@ -1,8 +1,11 @@
 """``catt decode``: decode a corpus split under one context condition, into a results file.
 
-Each utterance is decoded with its household's phrase list (contacts + devices), optionally
-padded with distractors drawn from the other households of the same split, or with no list at
-all. The output is the JSON-lines results file of ``docs/architecture.md`` ("Results file").
+Each utterance is decoded with its context group's own list (a household's contacts + devices),
+optionally padded with distractors drawn from the other groups of the same split, or with a
+fixed list set that already holds its distractors (``lists="biasing_100"``: the LibriSpeech
+rare-word lists), or with no list at all. The ``biasing_list`` of every results line is the
+group's own list. The output is the JSON-lines results file of ``docs/architecture.md``
+("Results file").
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
 
 import torch
 
-from catt.context.phrases import Phrase, load_phrases, merge_phrases
+from catt.context.phrases import Phrase, merge_phrases
+from catt.data.corpus import Corpus, context_group, open_corpus
 from catt.decode.options import DecodingOptions
 from catt.errors import CattError
 from catt.io import atomic_path
@@ -41,12 +45,8 @@ def condition_name(*, context: bool, deep_biasing: bool, boost: float, distracto
 
 
 def household_phrases(data_dir: Path, household: str) -> List[Phrase]:
-    """A household's phrase list: its contacts then its devices."""
-    folder = data_dir / "households" / household
-    if not folder.is_dir():
-        raise CattError(f"{folder}: no such household folder (corpus incomplete?)")
-    files = [folder / name for name in ("contacts.txt", "devices.txt")]
-    return merge_phrases(*(load_phrases(f) for f in files if f.is_file()))
+    """A context group's own phrase list (a household: its contacts then its devices)."""
+    return open_corpus(data_dir).context_lists([household])[household]
 
 
 def draw_distractors(
@@ -80,17 +80,15 @@ def _supervision_fields(cut: Any) -> Dict[str, Any]:
         "text": sup.text,
         "language": sup.language,
         "intent": custom.get("intent"),
-        "household": custom.get("household"),
+        "household": context_group(sup),
         "slots": custom.get("slots", []),
     }
 
 
-def _load_cuts(data_dir: Path, split: str, limit: Optional[int]) -> List[Any]:
+def _load_cuts(corpus: Corpus, split: str, limit: Optional[int]) -> List[Any]:
     from lhotse import load_manifest_lazy
 
-    path = data_dir / "manifests" / f"smarthome_cuts_{split}.jsonl.gz"
-    if not path.is_file():
-        raise CattError(f"{path} is missing: prepare the corpus and compute features first")
+    path = corpus.require("cuts", split, "prepare the corpus and compute features first")
     cuts = [c for c in load_manifest_lazy(path) if c.supervisions]
     return cuts if limit is None else cuts[:limit]
 
@@ -109,10 +107,14 @@ def decode_condition(
     condition: Optional[str],
     seed: int,
     limit: Optional[int],
+    lists: Optional[str] = None,
 ) -> Path:
-    """Decode ``DATA/manifests/smarthome_cuts_{split}.jsonl.gz`` under one condition.
+    """Decode ``DATA/manifests/{prefix}_cuts_{split}.jsonl.gz`` under one condition.
 
-    Utterances are decoded household by household; the results file is written atomically.
+    Utterances are decoded context group by group; the results file is written atomically.
+    With ``lists`` (a list set of ``DATA/context``, e.g. ``biasing_100``), each group is
+    decoded with that set's fixed list and ``distractors`` must be 0: the results record the
+    set's own distractor count.
 
     Returns:
         ``out_path``.
@@ -124,14 +126,21 @@ def decode_condition(
     if distractors < 0:
         raise CattError(f"--distractors must be >= 0, got {distractors}")
     options = DecodingOptions(beam=beam, boost=boost if context else 0.0, deep_biasing=deep_biasing)
+    if lists is not None and distractors:
+        raise CattError(f"--distractors {distractors}: the list set {lists} has its own")
     data_dir, out_path = Path(data_dir), Path(out_path)
-    all_cuts = _load_cuts(data_dir, split, None)
+    corpus = open_corpus(data_dir)
+    all_cuts = _load_cuts(corpus, split, None)
     cuts = all_cuts if limit is None else all_cuts[:limit]
+    households = sorted({_supervision_fields(c)["household"] for c in all_cuts} - {None})
+    own_lists = corpus.context_lists(households)
+    fixed = None
+    if lists is not None:
+        list_set = corpus.list_set(lists)
+        fixed, distractors = list_set.lists, list_set.distractors
     name = condition or condition_name(
         context=context, deep_biasing=deep_biasing, boost=boost, distractors=distractors
     )
-    households = sorted({_supervision_fields(c)["household"] for c in all_cuts} - {None})
-    lists = {h: household_phrases(data_dir, h) for h in households}
     transcriber = load(model_path)
     by_household: Dict[Any, List[Any]] = {}
     for cut in cuts:
@@ -139,10 +148,12 @@ def decode_condition(
     lines: Dict[str, str] = {}
     with tqdm(total=len(cuts), desc=f"decode {name}", unit="utt") as progress:
         for household, group in by_household.items():
-            own = lists.get(household, [])
+            own = own_lists.get(household, [])
             phrases: List[Phrase] = []
-            if context:
-                others = (p for h, ps in lists.items() if h != household for p in ps)
+            if context and fixed is not None:
+                phrases = merge_phrases(own, fixed.get(household, []))
+            elif context:
+                others = (p for h, ps in own_lists.items() if h != household for p in ps)
                 extra = draw_distractors(
                     own, others, distractors, seed=seed, household=str(household)
                 )

@@ -178,9 +178,9 @@ def train_corpus_tokenizer(data_dir: Union[str, Path], *, vocab_size: int) -> To
     if model_path.is_file() and stamp.is_file() and stamp.read_text().strip() == str(vocab_size):
         logger.info("tokenizer %s is up to date", model_path)
         return Tokenizer.load(model_path)
-    sups_path = data_dir / "manifests" / "smarthome_supervisions_train.jsonl.gz"
-    if not sups_path.is_file():
-        raise CattError(f"{sups_path} is missing: prepare the corpus first")
+    from catt.data.corpus import open_corpus
+
+    sups_path = open_corpus(data_dir).require("supervisions", "train", "prepare the corpus first")
     texts = [
         build_tagged(s.text, s.custom.get("intent"), s.custom.get("slots", []))
         for s in load_manifest_lazy(sups_path)

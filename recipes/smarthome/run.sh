@@ -21,7 +21,7 @@ jobs=2
 boost=""
 recipe_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --size) size=$2; shift 2 ;;
@@ -44,24 +44,21 @@ case "$size" in
 esac
 boost=${boost:-$default_boost}
 
-# Prefer the project's own environment when it exists.
-repo_dir=$(cd "$recipe_dir/../.." && pwd)
-[ -x "$repo_dir/.venv/bin/catt" ] && export PATH="$repo_dir/.venv/bin:$PATH"
-
 data=data/smarthome-$size
 exp=exp/smarthome-$size
+log_tag=smarthome-$size
+# shellcheck source=../common.sh
+. "$recipe_dir/../common.sh"
 mkdir -p "$exp"
-log() { echo "$(date +%H:%M:%S) [smarthome-$size] $*"; }
-stage_time() { echo "stage $1 $(( $(date +%s) - $2 ))s" >> "$exp/stage_times.txt"; }
 
-if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
+if run_stage 0; then
   log "stage 0: synthesize the corpus into $data"
   t=$(date +%s)
   catt prepare smarthome --out "$data" --size "$size" --jobs "$jobs"
   stage_time 0 "$t"
 fi
 
-if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
+if run_stage 1; then
   log "stage 1: Fbank features and a BPE-$vocab_size tokenizer"
   t=$(date +%s)
   catt compute-fbank "$data" --jobs "$jobs"
@@ -69,7 +66,7 @@ if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   stage_time 1 "$t"
 fi
 
-if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
+if run_stage 2; then
   log "stage 2: train ($conf) into $exp"
   t=$(date +%s)
   if [ -f "$exp/model.pt" ]; then
@@ -91,31 +88,17 @@ conditions=(
   "deep+boost+1000|--deep-biasing --boost $boost --distractors 1000"
 )
 
-if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
+if run_stage 3; then
   log "stage 3: decode the test split under ${#conditions[@]} conditions"
   t=$(date +%s)
-  mkdir -p "$exp/decode"
-  for entry in "${conditions[@]}"; do
-    name=${entry%%|*}
-    flags=${entry#*|}
-    out=$exp/decode/$name.jsonl
-    if [ -f "$out" ]; then
-      log "  $name: done already"
-      continue
-    fi
-    log "  $name"
-    # shellcheck disable=SC2086
-    catt decode --model "$exp/model.pt" --data "$data" --split test --condition "$name" \
-      --out "$out" $flags
-  done
+  decode_conditions "$exp/model.pt" "$data" test "$exp/decode" "" "${conditions[@]}"
   stage_time 3 "$t"
 fi
 
-if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
+if run_stage 4; then
   log "stage 4: report"
   t=$(date +%s)
-  results=()
-  for entry in "${conditions[@]}"; do results+=("$exp/decode/${entry%%|*}.jsonl"); done
+  mapfile -t results < <(condition_files "$exp/decode" "${conditions[@]}")
   catt report "${results[@]}" --out "$exp"
   stage_time 4 "$t"
   log "report: $exp/report.md"

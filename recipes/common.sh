@@ -1,0 +1,44 @@
+# Shared by every recipe's run.sh (source it after setting `recipe_dir`, `stage`, `stop_stage`):
+# the catt environment, logging, stage selection and timing, and the decode/report loops.
+# Recipes hold no model or data code: everything they run is a `catt` subcommand.
+
+# Prefer the project's own environment when it exists.
+_repo_dir=$(cd "$recipe_dir/../.." && pwd)
+[ -x "$_repo_dir/.venv/bin/catt" ] && export PATH="$_repo_dir/.venv/bin:$PATH"
+
+# log MESSAGE...: a time-stamped line tagged with $log_tag.
+log() { echo "$(date +%H:%M:%S) [${log_tag:-catt}] $*"; }
+
+# run_stage N: true when stage N is selected by --stage/--stop-stage.
+run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
+
+# stage_time N START_SECONDS: append the stage's wall time to $exp/stage_times.txt.
+stage_time() { echo "stage $1 $(( $(date +%s) - $2 ))s" >> "$exp/stage_times.txt"; }
+
+# decode_conditions MODEL DATA SPLIT OUT_DIR PREFIX "name|flags"...: one `catt decode` per
+# condition into OUT_DIR/name.jsonl (condition PREFIXname in the report); finished ones skipped.
+decode_conditions() {
+  local model=$1 data=$2 split=$3 out_dir=$4 prefix=$5 entry name flags out
+  shift 5
+  mkdir -p "$out_dir"
+  for entry in "$@"; do
+    name=${entry%%|*}
+    flags=${entry#*|}
+    out=$out_dir/$name.jsonl
+    if [ -f "$out" ]; then
+      log "  $prefix$name: done already"
+      continue
+    fi
+    log "  $prefix$name"
+    # shellcheck disable=SC2086
+    catt decode --model "$model" --data "$data" --split "$split" --condition "$prefix$name" \
+      --out "$out" $flags
+  done
+}
+
+# condition_files OUT_DIR "name|flags"...: the results files of decode_conditions, one a line.
+condition_files() {
+  local out_dir=$1 entry
+  shift
+  for entry in "$@"; do echo "$out_dir/${entry%%|*}.jsonl"; done
+}
