@@ -1,0 +1,163 @@
+"""Training throughput of the recipe configs: seconds of audio per wall-second, and peak memory.
+
+One training step as ``catt train`` does it once the biasing layers are on: forward with the
+per-utterance phrase lists (pruned k2 loss at the config's settings, warm-up finished), backward,
+gradient clipping, Adam update. The batch follows the config: ``data.max_duration`` seconds of
+2-3 s utterances (synthetic 80-bin features), tagged transcripts of invented commands tokenized
+with a tokenizer of the recipe's size (tiny 256, base 500), and per utterance its own phrase plus
+``context.max_distractors / 2`` distractors (the sampler's mean). Data loading and SpecAugment
+are not included (they run in the data loader). Each config runs in its own process; peak
+memory is the growth of ``ru_maxrss`` once the model and the batch are built.
+
+    python benchmarks/bench_train.py --out benchmarks/results/train.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, List, Tuple
+
+from benchlib import (
+    REPO,
+    base_parser,
+    make_names,
+    make_sentences,
+    make_tokenizer,
+    median,
+    peak_rss_mb,
+    run_child,
+    time_runs,
+    write_result,
+)
+
+CONF_DIR = REPO / "recipes" / "smarthome" / "conf"
+VOCAB = {"micro": 64, "tiny": 256, "base": 500}
+FRAME_SHIFT = 0.01
+
+
+def make_batch(config: Any, tokenizer: Any, *, seed: int = 0) -> Tuple[Dict[str, Any], float]:
+    """A training batch of ``data.max_duration`` seconds, and its audio seconds."""
+    import torch
+
+    from catt.model import ContextBatch, subsampled_lengths
+
+    rng = random.Random(seed)
+    gen = torch.Generator().manual_seed(seed)
+    sentences = make_sentences(400, seed=seed)
+    names = make_names(200, seed=seed + 3)
+    distractors = config.context.max_distractors // 2
+    lens, tokens, lists = [], [], []
+    while sum(lens) * FRAME_SHIFT < config.data.max_duration:
+        frames = rng.randint(200, 300)
+        ids = tokenizer.encode(rng.choice(sentences))
+        ids = ids[: int(subsampled_lengths(torch.tensor([frames]))[0])]
+        phrases = [rng.choice(names) for _ in range(distractors + 1)]
+        lens.append(frames)
+        tokens.append(ids)
+        lists.append([tokenizer.encode_phrase(p) for p in dict.fromkeys(phrases)])
+    features = torch.randn(len(lens), max(lens), 80, generator=gen) * 2.0 - 8.0
+    batch = {
+        "features": features,
+        "feature_lens": torch.tensor(lens),
+        "tokens": tokens,
+        "context": ContextBatch.from_lists(lists),
+    }
+    return batch, sum(lens) * FRAME_SHIFT
+
+
+def make_step(config: Any, model: Any, batch: Dict[str, Any]) -> Any:
+    """One training step (forward, backward, clip, Adam) as a closure."""
+    import torch
+
+    from catt.loss import loss_scales
+
+    opts = config.train
+    optimizer = torch.optim.Adam(model.parameters(), lr=opts.lr)
+    simple_scale, pruned_scale = loss_scales(opts.loss_warm_steps, opts.loss_warm_steps)
+    num_tokens = sum(len(t) for t in batch["tokens"])
+
+    def step() -> None:
+        model.train()
+        optimizer.zero_grad(set_to_none=True)
+        simple, pruned = model(
+            batch["features"],
+            batch["feature_lens"],
+            batch["tokens"],
+            batch["context"],
+            prune_range=opts.prune_range,
+            am_scale=opts.am_scale,
+            lm_scale=opts.lm_scale,
+        )
+        loss = (simple_scale * simple + pruned_scale * pruned) / max(num_tokens, 1)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), opts.grad_clip)
+        optimizer.step()
+
+    return step
+
+
+def child(size: str, runs: int, threads: int) -> Dict[str, Any]:
+    """Measure the ``size`` recipe config in this (fresh) process."""
+    import torch
+
+    from catt.model import ModelConfig, build_model
+    from catt.train import load_train_config
+
+    torch.set_num_threads(threads)
+    conf = CONF_DIR / f"{size}.yaml"
+    with tempfile.TemporaryDirectory() as tmp:
+        config = load_train_config(conf, [f"data.dir={tmp}"])
+        tokenizer = make_tokenizer(Path(tmp), VOCAB[size])
+    model_cfg = ModelConfig.from_dict(
+        {**config.model, "vocab_size": tokenizer.vocab_size, "blank_id": tokenizer.blank_id}
+    )
+    torch.manual_seed(0)
+    model = build_model(model_cfg)
+    batch, seconds = make_batch(config, tokenizer)
+    step = make_step(config, model, batch)
+    baseline = peak_rss_mb()
+    first = time_runs(step, 1, warmup=0)[0]
+    times: List[float] = time_runs(step, runs, warmup=0)
+    return {
+        "config": f"recipes/smarthome/conf/{size}.yaml",
+        "preset": config.model.get("preset"),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "vocab_size": tokenizer.vocab_size,
+        "batch_utterances": len(batch["tokens"]),
+        "batch_audio_s": seconds,
+        "phrases_per_batch": int(batch["context"].tokens.size(0)),
+        "max_steps": config.train.max_steps,
+        "first_step_s": first,
+        "step_s": median(times),
+        "runs": times,
+        "audio_s_per_s": seconds / median(times),
+        "peak_mb": peak_rss_mb() - baseline,
+        "threads": threads,
+    }
+
+
+def main() -> None:
+    import os
+
+    p = base_parser(__doc__.splitlines()[0], default_threads=os.cpu_count() or 1)
+    p.add_argument("--case", choices=list(VOCAB), help=argparse.SUPPRESS)
+    args = p.parse_args()
+    runs = args.runs if args.runs is not None else (1 if args.quick else 5)
+    if args.case:
+        print(json.dumps(child(args.case, runs, args.threads)))
+        return
+    results = {}
+    for size in ("micro",) if args.quick else ("tiny", "base"):
+        print(f"train: {size} ...", file=sys.stderr, flush=True)
+        child_args = ["--case", size, "--out", str(args.out), "--runs", str(runs)]
+        results[size] = run_child(Path(__file__), [*child_args, "--threads", str(args.threads)])
+    write_result(args.out, "train", args.quick, threads=args.threads, configs=results)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""The benchmark scripts still run: ``run_all.sh --quick`` into a temporary folder.
+
+Asserts the structure of every results file and of the generated page, never a timing.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bench")
+    cmd = [
+        "bash",
+        str(REPO / "benchmarks" / "run_all.sh"),
+        "--quick",
+        "--results",
+        str(out / "results"),
+        "--doc",
+        str(out / "doc" / "benchmarks.md"),
+        "--img",
+        str(out / "doc" / "img" / "decode.png"),
+    ]
+    env = {"PYTHON_BENCH": sys.executable, "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out
+
+
+def _load(out: Path, name: str) -> dict:
+    data = json.loads((out / "results" / f"{name}.json").read_text())
+    assert data["benchmark"] == name and data["quick"] is True
+    assert data["machine"]["nproc"] >= 1 and data["machine"]["torch"]
+    assert data["command"].startswith(f"python benchmarks/bench_{name}.py --quick")
+    return data
+
+
+def test_train_results(quick_run: Path) -> None:
+    data = _load(quick_run, "train")
+    (config,) = data["configs"].values()
+    assert config["config"].endswith("micro.yaml")
+    assert config["batch_utterances"] > 1 and config["phrases_per_batch"] > 0
+    assert config["step_s"] > 0 and config["audio_s_per_s"] > 0
+    assert config["peak_mb"] >= 0
+
+
+def test_loss_results(quick_run: Path) -> None:
+    data = _load(quick_run, "loss")
+    assert set(data["cases"]) == {"pruned", "simple", "full"}
+    assert all(c["seconds"] > 0 for c in data["cases"].values())
+    assert isinstance(data["goal"]["met"], bool)
+    assert data["memory_ratio"] == pytest.approx(
+        data["cases"]["full"]["peak_mb"] / max(data["cases"]["pruned"]["peak_mb"], 1e-6)
+    )
+
+
+def test_decode_results(quick_run: Path) -> None:
+    data = _load(quick_run, "decode")
+    sizes = data["list_sizes"]
+    keys = {(c["search"], c["mode"], c["phrases"]) for c in data["cases"]}
+    expected = {(s, "none", 0) for s in ("greedy", "beam4")}
+    expected |= {(s, m, n) for s in ("greedy", "beam4") for m in ("deep", "boost") for n in sizes}
+    assert keys == expected
+    assert all(c["rtf"] > 0 and c["tokens"] > 0 for c in data["cases"])
+    assert data["list_preparation"]["phrases"] == max(sizes)
+    assert len(data["goals"]) == 5 and all(isinstance(g["met"], bool) for g in data["goals"])
+
+
+def test_model_results(quick_run: Path) -> None:
+    data = _load(quick_run, "model")
+    (size,) = data["sizes"]
+    assert size["parameters"] == sum(size["parameters_by_part"].values())
+    assert 0 < size["int8_file_mb"] and 0 < size["file_mb"]
+    assert {(c["dtype"], c["search"]) for c in data["int8_speed"]} == {
+        (d, s) for d in ("float32", "int8") for s in ("greedy", "beam4")
+    }
+    acc = data["int8_accuracy"]
+    assert "skipped" in acc or {r["dtype"] for r in acc["rows"]} == {"float32", "int8"}
+
+
+def test_page_and_plot(quick_run: Path) -> None:
+    page = (quick_run / "doc" / "benchmarks.md").read_text()
+    for heading in ("## Goals", "## Training throughput", "## Loss", "## Decoding", "## Model"):
+        assert heading in page
+    assert "](img/decode.png)" in page
+    assert "met" in page and "--quick" in page
+    png = (quick_run / "doc" / "img" / "decode.png").read_bytes()
+    assert png.startswith(b"\x89PNG")
