@@ -4,8 +4,10 @@ Shapes: B utterances, T frames (after subsampling), H hypotheses, N phrases, L t
 phrase, D model dimension, Dc context dimension, V vocabulary.
 
 Both searches emit at most one symbol per frame. Deep biasing: the phrase vectors
-(:func:`encode_phrase_list`, computed once per list) go into ``model.make_context`` for the
-audio side (once per batch) and for the label side (per group of hypotheses). Boosting: a
+(:func:`encode_phrase_list`, computed once per list) go into ``model.make_context`` once per
+batch; the audio side uses that context and the label side selects its rows per group of
+hypotheses (``BiasingContext.select``), so the biasing layers' work on the phrase vectors (keys
+and values) is done once per batch, not once per emitted token. Boosting: a
 :class:`~catt.context.trie.ContextTrie` whose step score is part of every hypothesis score, and
 is counted *before* the top-k selection, so a boosted token can enter the beam (even at beam 1).
 """
@@ -20,6 +22,7 @@ import torch
 from torch import Tensor
 
 from catt.context.trie import ContextTrie, State
+from catt.model.context import BiasingContext
 
 __all__ = ["greedy_search", "modified_beam_search", "encode_phrase_list"]
 
@@ -68,11 +71,20 @@ def _device(model: Any) -> torch.device:
 class _Labels:
     """Label embeddings of hypotheses, with the deep-biasing context of their utterances.
 
-    ``phrase_emb`` [N, Dc] or None; ``mask`` [B, N] or None (every utterance sees every phrase).
+    ``phrase_emb`` [N, Dc] or None; ``mask`` [B, N] or None (every utterance sees every phrase);
+    ``ctx``: ``model.make_context(phrase_emb, mask, B)`` of the batch, built once (None: a
+    context per group of hypotheses).
     """
 
-    def __init__(self, model: Any, phrase_emb: Optional[Tensor], mask: Optional[Tensor]) -> None:
+    def __init__(
+        self,
+        model: Any,
+        phrase_emb: Optional[Tensor],
+        mask: Optional[Tensor],
+        ctx: Any = None,
+    ) -> None:
         self.model = model
+        self.ctx = ctx
         self.phrase_emb = phrase_emb
         self.mask = mask
         self.context_size: Optional[int] = model.predictor_context_size
@@ -97,13 +109,20 @@ class _Labels:
             self._compute(group)
         return torch.stack([self._cache[k] for k in keys])
 
+    def _context(self, rows: List[int]) -> Any:
+        """The context of utterances ``rows``: rows of the batch's context when it is a
+        ``BiasingContext``, else (another model) a new ``make_context``."""
+        if isinstance(self.ctx, BiasingContext):
+            return self.ctx.select(torch.tensor(rows, dtype=torch.long))
+        mask = None
+        if self.mask is not None:
+            mask = self.mask[torch.tensor(rows, device=self.mask.device)]
+        return self.model.make_context(self.phrase_emb, mask, len(rows))
+
     def _compute(self, group: List[Tuple[int, Tuple[int, ...]]]) -> None:
         device = _device(self.model)
         y = torch.tensor([k[1] for k in group], dtype=torch.long, device=device)
-        mask = None
-        if self.mask is not None:
-            mask = self.mask[torch.tensor([k[0] for k in group], device=self.mask.device)]
-        ctx = self.model.make_context(self.phrase_emb, mask, len(group))
+        ctx = self._context([k[0] for k in group])
         g = self.model.label_embeddings(y, ctx)[:, -1]  # [n, D]
         for k, row in zip(group, g):
             self._cache[k] = row
@@ -115,12 +134,13 @@ def _encode(
     feature_lens: Tensor,
     phrase_emb: Optional[Tensor],
     mask: Optional[Tensor],
-) -> Tuple[Tensor, List[int]]:
-    """Biased audio embeddings [B, T', D] and their lengths."""
+) -> Tuple[Tensor, List[int], _Labels]:
+    """Biased audio embeddings [B, T', D], their lengths, and the label side with the same
+    context."""
     h, h_lens = model.encode(features, feature_lens)
     ctx = model.make_context(phrase_emb, mask, h.size(0))
     h = model.bias_audio(h, ctx)
-    return h, [int(n) for n in h_lens]
+    return h, [int(n) for n in h_lens], _Labels(model, phrase_emb, mask, ctx)
 
 
 @torch.no_grad()
@@ -144,8 +164,7 @@ def greedy_search(
     Returns:
         B lists of token ids (tags included, blanks removed).
     """
-    h, h_lens = _encode(model, features, feature_lens, phrase_emb, mask)
-    labels = _Labels(model, phrase_emb, mask)
+    h, h_lens, labels = _encode(model, features, feature_lens, phrase_emb, mask)
     blank = labels.blank_id
     batch = h.size(0)
     histories: List[List[int]] = [[blank] for _ in range(batch)]
@@ -218,8 +237,7 @@ def modified_beam_search(
     """
     if beam < 1:
         raise ValueError(f"beam must be >= 1, got {beam}")
-    h, h_lens = _encode(model, features, feature_lens, phrase_emb, mask)
-    labels = _Labels(model, phrase_emb, mask)
+    h, h_lens, labels = _encode(model, features, feature_lens, phrase_emb, mask)
     blank = labels.blank_id
     root = trie.root if trie is not None else 0
     beams: List[List[_Hyp]] = [[_Hyp((blank,), 0.0, root)] for _ in range(h.size(0))]

@@ -2,13 +2,13 @@
 (:class:`BiasingContext`).
 
 Shapes: B utterances, N phrases (the union of the batch's lists), L tokens in the longest
-phrase, Dc context dimension.
+phrase, Dc context dimension, B' 1 (vectors shared by the batch) or B.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import List, Sequence, Union
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Sequence, Union
 
 import torch
 from torch import Tensor
@@ -82,13 +82,47 @@ class BiasingContext:
     """What a biasing layer attends to: the no-bias vector first, then the phrase vectors.
 
     Attributes:
-        embeddings: [B, N + 1, Dc].
+        embeddings: [B, N + 1, Dc]; usually a broadcast view (``expand``) of one [1, N + 1, Dc]
+            row shared by the batch (the utterances differ by their mask only).
         mask: BoolTensor [B, N + 1], True where present (column 0, the no-bias vector, always).
+        cache: what each layer's ``precompute`` returned for these vectors, by layer (filled on
+            first use by :meth:`prepared`; shared with contexts made by :meth:`select`).
     """
 
     embeddings: Tensor
     mask: Tensor
+    cache: Dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def batch_size(self) -> int:
         return self.embeddings.size(0)
+
+    @property
+    def shared(self) -> bool:
+        """True when every utterance has the same vectors (one row, or a broadcast view)."""
+        return self.embeddings.size(0) == 1 or self.embeddings.stride(0) == 0
+
+    @property
+    def vectors(self) -> Tensor:
+        """The distinct vectors [B', N + 1, Dc]: [1, N + 1, Dc] when shared, else embeddings."""
+        return self.embeddings[:1] if self.shared else self.embeddings
+
+    def prepared(self, layer: Any) -> Any:
+        """``layer.precompute(self.vectors)``, computed once per layer and grad mode, or None
+        for a layer without ``precompute``."""
+        precompute = getattr(layer, "precompute", None)
+        if precompute is None:
+            return None
+        key = (id(layer), torch.is_grad_enabled())
+        if key not in self.cache:
+            self.cache[key] = (layer, precompute(self.vectors))  # keeps the layer alive
+        return self.cache[key][1]
+
+    def select(self, rows: Tensor) -> BiasingContext:
+        """The context of utterances ``rows`` (LongTensor [B2]); the precomputed state of
+        shared vectors is reused."""
+        mask = self.mask[rows.to(self.mask.device)]
+        if self.shared:
+            emb = self.embeddings[:1].expand(mask.size(0), -1, -1)
+            return BiasingContext(emb, mask, self.cache)
+        return BiasingContext(self.embeddings[rows.to(self.embeddings.device)], mask)

@@ -14,7 +14,8 @@ V vocabulary.
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple
+import weakref
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -63,6 +64,7 @@ class Transducer(nn.Module):
         self.audio_bias: Optional[nn.Module] = None
         self.label_bias: Optional[nn.Module] = None
         self.context_encoder: Optional[nn.Module] = None
+        self._phrase_memo = _PhraseMemo()
         if self.uses_context:
             self._build_context_parts(config, layer_cls)
 
@@ -122,35 +124,62 @@ class Transducer(nn.Module):
     ) -> BiasingContext:
         """The biasing context of ``batch_size`` utterances.
 
+        Build it once per batch and reuse it (or :meth:`BiasingContext.select` rows of it): the
+        biasing layers' work on the phrase vectors (their ``precompute``) is cached on it.
+        Without autograd, contexts made from the same unchanged ``phrase_emb`` tensor share that
+        cache, so keys and values are projected once per phrase list (see ``_shared_vectors``).
+
         Args:
             phrase_emb: [N, Dc] or None (no phrases: the no-bias vector alone).
             mask: [B, N] (True: phrase in the utterance's list) or None (all phrases for all).
             batch_size: B.
 
         Returns:
-            embeddings [B, N+1, Dc] (no-bias vector first) and mask [B, N+1].
+            embeddings [B, N+1, Dc] (no-bias vector first; a broadcast view of one shared
+            [1, N+1, Dc] row) and mask [B, N+1].
         """
         if not self.uses_context:
             device = self.joiner.out.weight.device
-            empty = torch.zeros(batch_size, 1, 0, device=device)
+            empty = torch.zeros(1, 1, 0, device=device).expand(batch_size, -1, -1)
             return BiasingContext(empty, torch.ones(batch_size, 1, dtype=torch.bool, device=device))
-        no_bias = self.no_bias.view(1, 1, -1).expand(batch_size, 1, -1)
+        no_bias = self.no_bias.view(1, -1)
         ones = torch.ones(batch_size, 1, dtype=torch.bool, device=no_bias.device)
         if phrase_emb is None or phrase_emb.size(0) == 0:
-            return BiasingContext(no_bias, ones)
+            return BiasingContext(no_bias.unsqueeze(0).expand(batch_size, -1, -1), ones)
         n = phrase_emb.size(0)
         if mask is None:
             mask = torch.ones(batch_size, n, dtype=torch.bool, device=no_bias.device)
         if mask.shape != (batch_size, n):
             raise ValueError(f"mask {tuple(mask.shape)} is not [B={batch_size}, N={n}]")
-        emb = torch.cat([no_bias, phrase_emb.unsqueeze(0).expand(batch_size, -1, -1)], dim=1)
-        return BiasingContext(emb, torch.cat([ones, mask.to(ones.device, torch.bool)], dim=1))
+        vectors, cache = self._shared_vectors(phrase_emb)
+        mask = torch.cat([ones, mask.to(ones.device, torch.bool)], dim=1)
+        return BiasingContext(vectors.expand(batch_size, -1, -1), mask, cache)
+
+    def _shared_vectors(self, phrase_emb: Tensor) -> Tuple[Tensor, Dict[Any, Any]]:
+        """[1, N+1, Dc] (no-bias vector first) and the biasing layers' precompute cache.
+
+        Without autograd (decoding), those of the last phrase list are kept: while the same
+        ``phrase_emb`` tensor comes back unchanged and the no-bias vector and the biasing layers
+        are unchanged, every batch reuses the layers' precomputed keys and values.
+        """
+        no_bias = self.no_bias.view(1, -1)
+        if torch.is_grad_enabled():
+            return torch.cat([no_bias, phrase_emb], dim=0).unsqueeze(0), {}
+        params = [self.no_bias]
+        for layer in (self.audio_bias, self.label_bias):
+            params.extend(layer.parameters() if layer is not None else ())
+        key = (phrase_emb._version, tuple((p._version, p.data_ptr()) for p in params))
+        found = self._phrase_memo.get(phrase_emb, key)
+        if found is None:
+            found = (torch.cat([no_bias, phrase_emb], dim=0).unsqueeze(0), {})
+            self._phrase_memo.put(phrase_emb, key, found)
+        return found
 
     def bias_audio(self, h: Tensor, ctx: BiasingContext) -> Tensor:
         """Biased audio embeddings h [B, T', D] -> [B, T', D] (identity without audio biasing)."""
         if self.audio_bias is None:
             return h
-        return self.audio_bias(h, ctx.embeddings, ctx.mask)
+        return _apply_bias(self.audio_bias, h, ctx)
 
     def label_embeddings(self, y: Tensor, ctx: BiasingContext) -> Tensor:
         """Biased label embeddings.
@@ -165,7 +194,7 @@ class Transducer(nn.Module):
         g = self.predictor(y)
         if self.label_bias is None:
             return g
-        return self.label_bias(g, ctx.embeddings, ctx.mask)
+        return _apply_bias(self.label_bias, g, ctx)
 
     def forward(
         self,
@@ -220,6 +249,36 @@ class Transducer(nn.Module):
             return self.make_context(None, None, batch_size)
         phrase_emb = self.encode_phrases(context.tokens, context.lengths)
         return self.make_context(phrase_emb, context.mask, batch_size)
+
+
+class _PhraseMemo:
+    """The shared context of the last phrase list decoded (not copied, not pickled)."""
+
+    def __init__(self) -> None:
+        self._entry: Optional[Tuple[Any, Any, Tuple[Tensor, Dict[Any, Any]]]] = None
+
+    def get(self, phrase_emb: Tensor, key: Any) -> Optional[Tuple[Tensor, Dict[Any, Any]]]:
+        if self._entry is None:
+            return None
+        ref, old_key, value = self._entry
+        return value if ref() is phrase_emb and old_key == key else None
+
+    def put(self, phrase_emb: Tensor, key: Any, value: Tuple[Tensor, Dict[Any, Any]]) -> None:
+        self._entry = (weakref.ref(phrase_emb), key, value)
+
+    def __getstate__(self) -> Dict[str, Any]:
+        return {"_entry": None}
+
+    def __deepcopy__(self, memo: Dict[int, Any]) -> _PhraseMemo:
+        return _PhraseMemo()
+
+
+def _apply_bias(layer: nn.Module, x: Tensor, ctx: BiasingContext) -> Tensor:
+    """``layer(x [B, T, D], ...)`` with the context, and its precomputed state if it has one."""
+    state = ctx.prepared(layer)
+    if state is None:
+        return layer(x, ctx.embeddings, ctx.mask)
+    return layer(x, ctx.embeddings, ctx.mask, precomputed=state)
 
 
 def _check_lengths(h_lens: Tensor, y_lens: Tensor) -> None:
