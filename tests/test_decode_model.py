@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from test_transcribe import TEXTS  # tests/ is on sys.path
+from builders import TEXTS  # tests/ is on sys.path
 
 from catt.decode.options import DecodingOptions
 from catt.decode.search import encode_phrase_list, greedy_search, modified_beam_search

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from test_transcribe import TEXTS, FrameModel  # tests/ is on sys.path
+from builders import TEXTS, FrameModel  # tests/ is on sys.path
 
 import catt.decode.transcriber as transcriber_module
 from catt.cli import main

@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional
 import pytest
 import torch
 import yaml
-from test_dataset import build_fake_corpus
+from builders import build_fake_corpus  # tests/ is on sys.path
 
 from catt.cli import main as cli_main
 from catt.errors import CattError, CheckpointError, ConfigError

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from torch import Tensor, nn
+from builders import TEXTS, FrameModel  # tests/ is on sys.path
+from torch import Tensor
 
 import catt.decode.transcriber as transcriber_module
 from catt.cli import main
@@ -19,45 +20,6 @@ from catt.decode.transcriber import Transcriber, Transcript
 from catt.errors import AudioError, PhraseFileError
 from catt.text.tags import strip_tags
 from catt.text.tokenizer import Tokenizer, train_tokenizer
-
-TEXTS = [
-    "<intent:call_contact> call <contact> stephen fitzgerald </contact> now",
-    "<intent:call_contact> call <contact> steven lee </contact>",
-    "<intent:turn_on> turn on the <device> noodle lamp </device>",
-    "<intent:time> what time is it",
-]
-
-
-class FrameModel(nn.Module):
-    """Joiner output = the first V feature dims (history ignored); counts phrase encodings."""
-
-    blank_id = 0
-    predictor_context_size = 1
-
-    def __init__(self, vocab: int) -> None:
-        super().__init__()
-        self.vocab = vocab
-        self.scale = nn.Parameter(torch.ones(()))
-        self.phrase_calls = 0
-
-    def encode(self, features: Tensor, lens: Tensor) -> Tuple[Tensor, Tensor]:
-        return features[..., : self.vocab] * self.scale, lens
-
-    def encode_phrases(self, tokens: Tensor, lengths: Tensor) -> Tensor:
-        self.phrase_calls += 1
-        return torch.zeros(tokens.size(0), 2)
-
-    def make_context(self, phrase_emb, mask, batch_size):
-        return phrase_emb
-
-    def bias_audio(self, h: Tensor, ctx) -> Tensor:
-        return h
-
-    def label_embeddings(self, y: Tensor, ctx) -> Tensor:
-        return torch.zeros(y.size(0), y.size(1), self.vocab)
-
-    def joiner(self, h: Tensor, g: Tensor) -> Tensor:
-        return h + g
 
 
 @pytest.fixture(scope="module")
