@@ -42,3 +42,13 @@ condition_files() {
   shift
   for entry in "$@"; do echo "$out_dir/${entry%%|*}.jsonl"; done
 }
+
+# train_model CONF EXP DATA: train into EXP (resuming an interrupted run) unless EXP/model.pt
+# exists already.
+train_model() {
+  if [ -f "$2/model.pt" ]; then
+    log "model $2/model.pt exists, skipping training"
+  else
+    catt train --config "$1" --exp-dir "$2" --set data.dir="$3" --resume
+  fi
+}

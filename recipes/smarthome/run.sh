@@ -69,11 +69,7 @@ fi
 if run_stage 2; then
   log "stage 2: train ($conf) into $exp"
   t=$(date +%s)
-  if [ -f "$exp/model.pt" ]; then
-    log "model $exp/model.pt exists, skipping training"
-  else
-    catt train --config "$conf" --exp-dir "$exp" --set data.dir="$data" --resume
-  fi
+  train_model "$conf" "$exp" "$data"
   stage_time 2 "$t"
 fi
 
