@@ -33,7 +33,9 @@ def normalize_text(text: str) -> str:
 class Tokenizer:
     """A sentencepiece model that encodes tagged transcripts and phrases.
 
-    >>> tok = train_tokenizer(["call <contact> ann </contact> now"], "/tmp/doc_bpe.model", 40)
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "bpe.model"
+    >>> tok = train_tokenizer(["call <contact> ann </contact> now"], path, 40)
     >>> tok.decode(tok.encode("<intent:x> call <contact> ann </contact>"))
     '<unk> call <contact> ann </contact>'
     """
