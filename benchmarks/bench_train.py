@@ -84,7 +84,7 @@ def make_step(config: Any, model: Any, batch: Dict[str, Any]) -> Any:
     def step() -> None:
         model.train()
         optimizer.zero_grad(set_to_none=True)
-        simple, pruned = model(
+        simple, pruned, _ = model(
             batch["features"],
             batch["feature_lens"],
             batch["tokens"],

@@ -15,7 +15,7 @@ import k2
 import torch
 from torch import Tensor
 
-__all__ = ["make_boundary", "pruned_rnnt_loss", "full_rnnt_loss", "loss_scales"]
+__all__ = ["make_boundary", "pruned_rnnt_loss", "full_rnnt_loss", "ctc_loss", "loss_scales"]
 
 Joint = Callable[[Tensor, Tensor], Tensor]
 
@@ -104,6 +104,26 @@ def full_rnnt_loss(logits: Tensor, symbols: Tensor, boundary: Tensor, blank_id: 
         termination_symbol=blank_id,
         boundary=boundary,
         reduction="sum",
+    )
+
+
+def ctc_loss(
+    logits: Tensor, h_lens: Tensor, symbols: Tensor, y_lens: Tensor, blank_id: int
+) -> Tensor:
+    """CTC loss of audio-side logits [B, T, V] against symbols [B, U], summed over the batch.
+
+    An utterance too short for its tokens (CTC needs a frame between repeated tokens) adds 0
+    instead of infinity.
+    """
+    log_probs = torch.log_softmax(logits.float(), dim=-1).transpose(0, 1)  # [T, B, V]
+    return torch.nn.functional.ctc_loss(
+        log_probs,
+        symbols,
+        h_lens,
+        y_lens,
+        blank=blank_id,
+        reduction="sum",
+        zero_infinity=True,
     )
 
 

@@ -31,7 +31,18 @@ import typing
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Dict,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Set,
+    Tuple,
+    Union,
+)
 
 import numpy as np
 import torch
@@ -43,6 +54,9 @@ from catt.data.corpus import context_group, open_corpus
 from catt.errors import CattError, CheckpointError, ConfigError
 from catt.io import atomic_torch_save, atomic_write_text
 from catt.loss import loss_scales
+
+if TYPE_CHECKING:
+    from catt.model import Losses
 
 __all__ = [
     "DataOptions",
@@ -405,6 +419,7 @@ class StepStats:
     loss: float
     simple_loss: float
     pruned_loss: float
+    ctc_loss: float
     grad_norm: float
     num_tokens: int
     skipped: bool
@@ -537,9 +552,12 @@ class Trainer:
         if self.model_config.loss == "full":  # (full_loss, 0): no warm-up between two losses
             simple_scale, pruned_scale = 1.0, 0.0
         context = batch["context"] if self.step >= self.opts.context_start_step else None
-        simple, pruned = self._forward(batch, context)
+        simple, pruned, ctc = self._forward(batch, context)
         num_tokens = sum(len(t) for t in batch["tokens"])
-        loss = (simple_scale * simple + pruned_scale * pruned) / max(num_tokens, 1)
+        ctc_weight = self.model_config.ctc_weight
+        loss = (simple_scale * simple + pruned_scale * pruned + ctc_weight * ctc) / max(
+            num_tokens, 1
+        )
         finite = self._all_finite(loss)
         grad_norm = math.nan
         if finite:
@@ -569,12 +587,13 @@ class Trainer:
             loss=float(loss.detach()),
             simple_loss=float(simple.detach()) / n,
             pruned_loss=float(pruned.detach()) / n,
+            ctc_loss=float(ctc.detach()) / n,
             grad_norm=grad_norm,
             num_tokens=num_tokens,
             skipped=skipped,
         )
 
-    def _forward(self, batch: Mapping[str, Any], context: Any) -> Tuple[torch.Tensor, torch.Tensor]:
+    def _forward(self, batch: Mapping[str, Any], context: Any) -> Losses:
         return self.model(
             batch["features"].to(self.device),
             batch["feature_lens"].to(self.device),
@@ -613,25 +632,26 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> Optional[Dict[str, float]]:
-        """Per-token dev losses (simple, pruned, and their post-warm-up sum), over all ranks."""
+        """Per-token dev losses over all ranks: simple, pruned, ctc, and ``loss``, the transducer
+        loss after warm-up (0.5 simple + pruned; the full loss with ``loss: full``)."""
         if self.valid_loader is None:
             return None
         self.model.eval()
-        totals = torch.zeros(3, dtype=torch.float64)
+        totals = torch.zeros(4, dtype=torch.float64)
         with_context = self.step >= self.opts.context_start_step
         for batch in self.valid_loader:
-            simple, pruned = self._forward(batch, batch["context"] if with_context else None)
+            losses = self._forward(batch, batch["context"] if with_context else None)
             num_tokens = sum(len(t) for t in batch["tokens"])
-            totals += torch.tensor([float(simple), float(pruned), num_tokens], dtype=torch.float64)
+            totals += torch.tensor([*map(float, losses), num_tokens], dtype=torch.float64)
         if self.dist.world_size > 1:
             totals = totals.to(self.device)
             dist.all_reduce(totals)
             totals = totals.cpu()
         self.model.train()
-        n = max(float(totals[2]), 1.0)
-        simple, pruned = float(totals[0]) / n, float(totals[1]) / n
+        n = max(float(totals[3]), 1.0)
+        simple, pruned, ctc = (float(t) / n for t in totals[:3])
         loss = simple if self.model_config.loss == "full" else 0.5 * simple + pruned
-        return {"loss": loss, "simple_loss": simple, "pruned_loss": pruned}
+        return {"loss": loss, "simple_loss": simple, "pruned_loss": pruned, "ctc_loss": ctc}
 
     # -- checkpoints
 
@@ -751,13 +771,14 @@ class Trainer:
         if self.dist.is_main and (self.step % o.log_every == 0 or stats.skipped):
             lr = self.scheduler.get_last_lr()[0]
             logger.info(
-                "epoch %d step %d: loss %.4f (simple %.4f, pruned %.4f) lr %.2e grad-norm %.2f "
-                "batch %d utts, %.1f s into the epoch",
+                "epoch %d step %d: loss %.4f (simple %.4f, pruned %.4f, ctc %.4f) lr %.2e "
+                "grad-norm %.2f batch %d utts, %.1f s into the epoch",
                 self.epoch,
                 self.step,
                 stats.loss,
                 stats.simple_loss,
                 stats.pruned_loss,
+                stats.ctc_loss,
                 lr,
                 stats.grad_norm,
                 len(batch["tokens"]),
@@ -769,6 +790,7 @@ class Trainer:
                     "loss": stats.loss,
                     "simple_loss": stats.simple_loss,
                     "pruned_loss": stats.pruned_loss,
+                    "ctc_loss": stats.ctc_loss,
                     "lr": lr,
                     "grad_norm": stats.grad_norm,
                     "skipped_batches": self.skipped,
@@ -783,11 +805,12 @@ class Trainer:
         losses = self.validate()
         if losses is not None and self.dist.is_main:
             logger.info(
-                "step %d: dev loss %.4f (simple %.4f, pruned %.4f)",
+                "step %d: dev loss %.4f (simple %.4f, pruned %.4f, ctc %.4f)",
                 self.step,
                 losses["loss"],
                 losses["simple_loss"],
                 losses["pruned_loss"],
+                losses["ctc_loss"],
             )
             self._scalars("valid", losses)
 

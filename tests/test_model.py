@@ -203,7 +203,7 @@ def test_none_layer_has_no_context_parameters_and_ignores_phrases():
 def test_gradients_reach_context_encoder_and_both_biasing_layers(loss):
     model = _model(loss=loss).train()
     features, feature_lens, tokens, context = _batch()
-    simple, pruned = model(features, feature_lens, tokens, context, prune_range=3)
+    simple, pruned, _ = model(features, feature_lens, tokens, context, prune_range=3)
     assert torch.isfinite(simple) and torch.isfinite(pruned)
     (simple + pruned).backward()
     for part in ("context_encoder", "audio_bias", "label_bias"):
@@ -261,7 +261,7 @@ def test_tiny_model_overfits_a_handful_of_utterances():
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     losses = []
     for step in range(150):
-        simple, pruned = model(features, feature_lens, tokens, None, prune_range=3)
+        simple, pruned, _ = model(features, feature_lens, tokens, None, prune_range=3)
         scale = min(1.0, step / 30)
         loss = (1 - 0.5 * scale) * simple + (0.1 + 0.9 * scale) * pruned
         opt.zero_grad()
@@ -283,7 +283,7 @@ def test_biasing_learns_to_read_the_phrase_list(bias_on):
     context = ContextBatch.from_lists([[t] for t in tokens])
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     for step in range(200):
-        simple, pruned = model(features, feature_lens, tokens, context, prune_range=3)
+        simple, pruned, _ = model(features, feature_lens, tokens, context, prune_range=3)
         scale = min(1.0, step / 30)
         loss = (1 - 0.5 * scale) * simple + (0.1 + 0.9 * scale) * pruned
         opt.zero_grad()
@@ -297,3 +297,20 @@ def test_biasing_learns_to_read_the_phrase_list(bias_on):
     assert right < 0.1 * wrong, (right, wrong)
     if bias_on == "both":
         assert _greedy(model, features, feature_lens, context) == tokens
+
+
+def test_ctc_head_adds_a_loss_that_trains_the_encoder_and_nothing_else():
+    plain = _model()
+    assert plain.ctc_proj is None
+    features, feature_lens, tokens, context = _batch()
+    assert plain(features, feature_lens, tokens, context).ctc.item() == 0.0
+    model = _model(ctc_weight=0.3).train()
+    losses = model(features, feature_lens, tokens, context, prune_range=3)
+    assert losses.ctc.item() > 0 and torch.isfinite(losses.ctc)
+    model.zero_grad()
+    losses.ctc.backward()
+    assert model.ctc_proj.weight.grad.abs().sum() > 0
+    assert model.encoder.subsampling.out.weight.grad.abs().sum() > 0
+    assert model.joiner.out.weight.grad is None and model.audio_bias.proj.weight.grad is None
+    with pytest.raises(ConfigError, match="ctc_weight"):
+        _config(ctc_weight=-1.0)

@@ -201,11 +201,12 @@ def test_a_non_finite_batch_is_skipped(
     original = Transducer.forward
 
     def poisoned(self: Transducer, *args: Any, **kwargs: Any) -> Any:
-        simple, pruned = original(self, *args, **kwargs)
+        losses = original(self, *args, **kwargs)
         if poison == "loss":
-            return simple * float("nan"), pruned
+            return losses._replace(simple=losses.simple * float("nan"))
         weight = next(self.parameters())
-        return simple + torch.sqrt(weight.abs() * 0).sum(), pruned  # finite loss, NaN grad
+        nan_grad = torch.sqrt(weight.abs() * 0).sum()  # finite loss, NaN gradient
+        return losses._replace(simple=losses.simple + nan_grad)
 
     before = _snapshot(trainer)
     monkeypatch.setattr(Transducer, "forward", poisoned)
@@ -228,16 +229,11 @@ def test_a_nan_batch_in_a_run_is_logged_and_training_goes_on(
     calls = {"n": 0}
 
     def nan_on_third(self: Transducer, *args: Any, **kwargs: Any) -> Any:
-        simple, pruned = original(self, *args, **kwargs)
+        losses = original(self, *args, **kwargs)
         calls["n"] += 1
-        return (
-            (simple, pruned * float("nan"))
-            if calls["n"] == 3 and self.training
-            else (
-                simple,
-                pruned,
-            )
-        )
+        if calls["n"] == 3 and self.training:
+            return losses._replace(pruned=losses.pruned * float("nan"))
+        return losses
 
     monkeypatch.setattr(Transducer, "forward", nan_on_third)
     config = write_config(tmp_path / "c.yaml", corpus, max_steps=5, valid_every=0)

@@ -10,13 +10,14 @@ from catt.model.config import PRESETS, ModelConfig, ModelConfigError
 from catt.model.context import BiasingContext, ContextBatch
 from catt.model.context_encoder import CONTEXT_ENCODERS, ContextEncoder, register_context_encoder
 from catt.model.encoder import subsampled_lengths
-from catt.model.transducer import Transducer, build_model
+from catt.model.transducer import Losses, Transducer, build_model
 
 __all__ = [
     "ModelConfig",
     "ModelConfigError",
     "PRESETS",
     "Transducer",
+    "Losses",
     "build_model",
     "save_model",
     "load_model",

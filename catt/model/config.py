@@ -151,7 +151,9 @@ class ModelConfig:
     """Everything needed to build a :class:`~catt.model.transducer.Transducer`.
 
     ``vocab_size`` and ``blank_id`` must match the tokenizer; ``loss`` is ``pruned`` (k2 pruned
-    RNN-T, the default) or ``full`` (k2 full RNN-T, memory B*T*U*V).
+    RNN-T, the default) or ``full`` (k2 full RNN-T, memory B*T*U*V). ``ctc_weight`` > 0 adds a
+    CTC head on the audio embeddings whose loss joins the transducer loss with that weight during
+    training (it makes the encoder learn the tokens sooner; decoding does not use it).
     """
 
     feature_dim: int = 80
@@ -159,6 +161,7 @@ class ModelConfig:
     blank_id: int = 0
     joiner_dim: int = 256
     loss: str = "pruned"
+    ctc_weight: float = 0.0
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     predictor: PredictorConfig = field(default_factory=PredictorConfig)
     context_encoder: ContextEncoderConfig = field(default_factory=ContextEncoderConfig)
@@ -176,6 +179,8 @@ class ModelConfig:
                 f"blank_id must be in [0, vocab_size={self.vocab_size}), got {self.blank_id!r}"
             )
         _choice("loss", self.loss, LOSSES)
+        if not isinstance(self.ctc_weight, (int, float)) or not self.ctc_weight >= 0:
+            raise ModelConfigError(f"ctc_weight must be a number >= 0, got {self.ctc_weight!r}")
         for name, cls in _SECTIONS.items():
             section = getattr(self, name)
             if not isinstance(section, cls):

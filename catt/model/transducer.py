@@ -15,12 +15,12 @@ V vocabulary.
 from __future__ import annotations
 
 import weakref
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
 
-from catt.loss import full_rnnt_loss, make_boundary, pruned_rnnt_loss
+from catt.loss import ctc_loss, full_rnnt_loss, make_boundary, pruned_rnnt_loss
 from catt.model.biasing import BIASING_LAYERS
 from catt.model.config import ModelConfig
 from catt.model.context import BiasingContext, ContextBatch
@@ -29,7 +29,15 @@ from catt.model.encoder import AudioEncoder
 from catt.model.joiner import Joiner
 from catt.model.predictor import build_predictor
 
-__all__ = ["Transducer", "build_model"]
+__all__ = ["Transducer", "Losses", "build_model"]
+
+
+class Losses(NamedTuple):
+    """Training losses of a batch, each summed over it (0 where the model has no such loss)."""
+
+    simple: Tensor  # k2 simple (trivial-joiner) loss; the full loss with ``loss: full``
+    pruned: Tensor  # k2 pruned loss
+    ctc: Tensor  # CTC loss of the audio embeddings (``ctc_weight`` > 0)
 
 
 class Transducer(nn.Module):
@@ -59,6 +67,9 @@ class Transducer(nn.Module):
         if config.loss == "pruned":
             self.simple_am_proj = nn.Linear(d, config.vocab_size)
             self.simple_lm_proj = nn.Linear(d, config.vocab_size)
+        self.ctc_proj: Optional[nn.Linear] = None
+        if config.ctc_weight > 0:
+            self.ctc_proj = nn.Linear(d, config.vocab_size)
         layer_cls = BIASING_LAYERS[config.biasing.layer]
         self.uses_context = bool(layer_cls.uses_context)
         self.audio_bias: Optional[nn.Module] = None
@@ -205,7 +216,7 @@ class Transducer(nn.Module):
         prune_range: int = 5,
         am_scale: float = 0.0,
         lm_scale: float = 0.25,
-    ) -> Tuple[Tensor, Tensor]:
+    ) -> Losses:
         """Training losses, each summed over the batch.
 
         Args:
@@ -215,22 +226,27 @@ class Transducer(nn.Module):
             prune_range, am_scale, lm_scale: pruned-loss settings (ignored by the full loss).
 
         Returns:
-            (simple_loss, pruned_loss) with ``loss: pruned``; (full_loss, 0) with ``loss: full``.
+            :class:`Losses`: (simple, pruned, ctc) with ``loss: pruned``; (full, 0, ctc) with
+            ``loss: full``; ctc is 0 without a CTC head.
         """
         if len(tokens) != features.size(0):
             raise ValueError(f"{len(tokens)} token lists for a batch of {features.size(0)}")
         h, h_lens = self.encode(features, feature_lens)
+        symbols, y_lens = _pad_tokens(tokens, self.blank_id, h.device)
+        _check_lengths(h_lens, y_lens)
+        ctc = h.new_zeros(())
+        if self.ctc_proj is not None:
+            ctc = ctc_loss(self.ctc_proj(h), h_lens, symbols, y_lens, self.blank_id)
         ctx = self._batch_context(context, h.size(0))
         h = self.bias_audio(h, ctx)
-        symbols, y_lens = _pad_tokens(tokens, self.blank_id, h.device)
         start = torch.full_like(symbols[:, :1], self.blank_id)
         g = self.label_embeddings(torch.cat([start, symbols], dim=1), ctx)  # [B, U+1, D]
-        _check_lengths(h_lens, y_lens)
         boundary = make_boundary(h_lens, y_lens)
         if self.config.loss == "full":
             logits = self.joiner(h.unsqueeze(2), g.unsqueeze(1))  # [B, T', U+1, V]
-            return full_rnnt_loss(logits, symbols, boundary, self.blank_id), h.new_zeros(())
-        return pruned_rnnt_loss(
+            full = full_rnnt_loss(logits, symbols, boundary, self.blank_id)
+            return Losses(full, h.new_zeros(()), ctc)
+        simple, pruned = pruned_rnnt_loss(
             am_simple=self.simple_am_proj(h),
             lm_simple=self.simple_lm_proj(g),
             am=self.joiner.enc_proj(h),
@@ -243,6 +259,7 @@ class Transducer(nn.Module):
             am_scale=am_scale,
             lm_scale=lm_scale,
         )
+        return Losses(simple, pruned, ctc)
 
     def _batch_context(self, context: Optional[ContextBatch], batch_size: int) -> BiasingContext:
         if context is None or not self.uses_context or context.num_phrases == 0:
