@@ -82,10 +82,15 @@ def build_setup(
 
 def emission_rate(model: Any, features: Sequence[torch.Tensor], **kwargs: Any) -> float:
     """Tokens per encoder frame emitted at beam 1 (``kwargs``: phrase_emb, trie)."""
+    return decode_all(model, features, beam=1, **kwargs) / max(encoder_frames(features), 1)
+
+
+def encoder_frames(features: Sequence[torch.Tensor]) -> int:
+    """Encoder frames (after subsampling) of all utterances."""
     from catt.model import subsampled_lengths
 
-    frames = sum(int(subsampled_lengths(torch.tensor([f.size(0)]))[0]) for f in features)
-    return decode_all(model, features, beam=1, **kwargs) / max(frames, 1)
+    lengths = torch.tensor([f.size(0) for f in features])
+    return int(subsampled_lengths(lengths).sum())
 
 
 @torch.no_grad()
@@ -204,9 +209,7 @@ def run_cases(setup: Setup, sizes: Sequence[int], runs: int) -> List[Dict[str, A
     the machine falls on all of them alike; a case slower than RUN_BUDGET / runs seconds stops
     after the rounds that fit in RUN_BUDGET (at least one).
     """
-    from catt.model import subsampled_lengths
-
-    frames = sum(int(subsampled_lengths(torch.tensor([f.size(0)]))[0]) for f in setup.features)
+    frames = encoder_frames(setup.features)
     lists = {n: prepare_list(setup, n) for n in sizes}
     plan: List[Tuple[str, int, Dict[str, Any]]] = [("none", 0, {})]
     for n in sizes:
