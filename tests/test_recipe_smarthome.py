@@ -12,6 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
 CONDITIONS = [
     "no-context",
     "deep",
+    "deep+100",
     "boost",
     "deep+boost",
     "deep+boost+10",

@@ -77,6 +77,7 @@ fi
 conditions=(
   "no-context|--no-context"
   "deep|--deep-biasing --boost 0"
+  "deep+100|--deep-biasing --boost 0 --distractors 100"
   "boost|--no-deep-biasing --boost $boost"
   "deep+boost|--deep-biasing --boost $boost"
   "deep+boost+10|--deep-biasing --boost $boost --distractors 10"
