@@ -1,0 +1,92 @@
+#!/usr/bin/env python
+"""Word errors of the CTC head against the transducer on the same audio (no phrase list).
+
+Tells whether the encoder or the transducer's label side (predictor and joiner) loses the
+words: both read the same encoder output, greedily, one utterance at a time. A blank penalty
+(subtracted from the joiner's blank logit) shows how much of the transducer's loss is deletions.
+
+python scripts/ctc_vs_transducer.py exp/smarthome-base/model.pt \\
+    data/smarthome-base/manifests/smarthome_cuts_test.jsonl.gz --limit 300 --blank-penalty 0 3
+"""
+
+import argparse
+import itertools
+import sys
+from pathlib import Path
+from typing import Any, Callable, List, Sequence
+
+import jiwer
+import torch
+from lhotse import load_manifest_lazy
+
+from catt.decode.search import greedy_search
+from catt.decode.transcriber import Transcript, load
+from catt.errors import CattError
+
+
+def ctc_greedy(model: Any, feats: torch.Tensor, lens: torch.Tensor) -> List[int]:
+    """Argmax of the CTC head at each frame, repeats merged and blanks removed."""
+    h, _ = model.encode(feats, lens)
+    ids = model.ctc_proj(h)[0].argmax(-1).tolist()
+    return [t for t, _ in itertools.groupby(ids) if t != model.blank_id]
+
+
+def with_blank_penalty(model: Any, penalty: float) -> Callable[..., torch.Tensor]:
+    """The joiner's forward with ``penalty`` subtracted from the blank logit."""
+    forward = model.joiner.forward
+
+    def penalized(*args: Any, **kwargs: Any) -> torch.Tensor:
+        logits = forward(*args, **kwargs).clone()
+        logits[..., model.blank_id] -= penalty
+        return logits
+
+    return penalized
+
+
+def score(name: str, refs: Sequence[str], hyps: Sequence[str]) -> None:
+    out = jiwer.process_words(list(refs), list(hyps))
+    n = out.hits + out.substitutions + out.deletions
+    print(
+        f"| {name} | {len(refs)} | {100 * out.wer:.1f} | {100 * out.substitutions / n:.1f} "
+        f"| {100 * out.deletions / n:.1f} | {100 * out.insertions / n:.1f} |"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", type=Path)
+    parser.add_argument("cuts", type=Path, help="a Lhotse cut manifest with features")
+    parser.add_argument("--limit", type=int, default=300, help="first N cuts")
+    parser.add_argument("--blank-penalty", type=float, nargs="*", default=[0.0])
+    args = parser.parse_args()
+    try:
+        transcriber = load(args.model)
+    except CattError as e:
+        print(f"ctc_vs_transducer: error: {e}", file=sys.stderr)
+        return 2
+    model, tok = transcriber.model, transcriber.tokenizer
+    if getattr(model, "ctc_proj", None) is None:
+        print("ctc_vs_transducer: error: the model has no CTC head", file=sys.stderr)
+        return 2
+    cuts = list(itertools.islice(load_manifest_lazy(args.cuts), args.limit))
+    inputs = []
+    for cut in cuts:
+        feats = torch.from_numpy(cut.load_features()).unsqueeze(0).to(transcriber.device)
+        inputs.append((feats, torch.tensor([feats.size(1)], device=transcriber.device)))
+    refs = [cut.supervisions[0].text for cut in cuts]
+
+    def text(ids: Sequence[int]) -> str:
+        return Transcript.from_tagged(tok.decode(ids)).text
+
+    print("| decoder | utts | WER | sub | del | ins |\n|---|---|---|---|---|---|")
+    with torch.no_grad():
+        score("CTC head, greedy", refs, [text(ctc_greedy(model, *x)) for x in inputs])
+        for penalty in args.blank_penalty:
+            model.joiner.forward = with_blank_penalty(model, penalty)
+            hyps = [text(greedy_search(model, *x)[0]) for x in inputs]
+            score(f"transducer, greedy, blank penalty {penalty:g}", refs, hyps)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
