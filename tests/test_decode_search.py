@@ -232,3 +232,29 @@ def test_zero_length_utterance_gives_nothing() -> None:
     lens = torch.tensor([x.size(1), 0])
     assert modified_beam_search(model, x, lens, beam=2)[1] == []
     assert greedy_search(model, x, lens)[1] == []
+
+
+class ChainModel(FrameModel):
+    """The next token depends on the last one only: 3 after the start, then 4, 5, then blank."""
+
+    def label_embeddings(self, y: Tensor, ctx) -> Tensor:
+        return nn.functional.one_hot(y, 10).float()
+
+    def joiner(self, h: Tensor, g: Tensor) -> Tensor:
+        table = torch.full((10, 10), -1e4)
+        table[0, 3] = table[3, 4] = table[4, 5] = table[5, 0] = 0.0
+        return g @ table
+
+
+@pytest.mark.parametrize(
+    "max_symbols, expected", [(1, [3]), (2, [3, 4]), (3, [3, 4, 5]), (9, [3, 4, 5])]
+)
+def test_greedy_emits_up_to_max_symbols_on_one_frame(max_symbols: int, expected: List[int]) -> None:
+    one_frame = torch.zeros(1, 1, 10)
+    out = greedy_search(ChainModel(), one_frame, torch.tensor([1]), max_symbols=max_symbols)
+    assert out == [expected]
+    # a padded frame emits nothing
+    two = greedy_search(ChainModel(), torch.zeros(2, 2, 10), torch.tensor([2, 1]))
+    assert two == [[3, 4], [3]]
+    with pytest.raises(ValueError, match="max_symbols"):
+        greedy_search(ChainModel(), one_frame, torch.tensor([1]), max_symbols=0)

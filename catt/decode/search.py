@@ -3,7 +3,8 @@
 Shapes: B utterances, T frames (after subsampling), H hypotheses, N phrases, L tokens in a
 phrase, D model dimension, Dc context dimension, V vocabulary.
 
-Both searches emit at most one symbol per frame. Deep biasing: the phrase vectors
+Modified beam search emits at most one symbol per frame; greedy search up to ``max_symbols``
+(1 by default). Deep biasing: the phrase vectors
 (:func:`encode_phrase_list`, computed once per list) go into ``model.make_context`` once per
 batch; the audio side uses that context and the label side selects its rows per group of
 hypotheses (``BiasingContext.select``), so the biasing layers' work on the phrase vectors (keys
@@ -151,8 +152,10 @@ def greedy_search(
     *,
     phrase_emb: Optional[Tensor] = None,
     mask: Optional[Tensor] = None,
+    max_symbols: int = 1,
 ) -> List[List[int]]:
-    """The best token at every frame (blank or one symbol).
+    """The best token at every frame, then again on the same frame after each symbol emitted
+    there, until blank or ``max_symbols`` symbols.
 
     Args:
         model: a ``Transducer`` in eval mode.
@@ -160,24 +163,30 @@ def greedy_search(
         phrase_emb: [N, Dc] phrase vectors (deep biasing) or None.
         mask: [B, N] (True: phrase n is in utterance b's list) or None (all phrases, all
             utterances).
+        max_symbols: symbols emitted on one frame at most (>= 1).
 
     Returns:
         B lists of token ids (tags included, blanks removed).
     """
+    if max_symbols < 1:
+        raise ValueError(f"max_symbols must be >= 1, got {max_symbols}")
     h, h_lens, labels = _encode(model, features, feature_lens, phrase_emb, mask)
     blank = labels.blank_id
     batch = h.size(0)
     histories: List[List[int]] = [[blank] for _ in range(batch)]
     g = labels(histories, list(range(batch)))  # [B, D]
     for t in range(h.size(1)):
-        best = model.joiner(h[:, t], g).argmax(dim=-1).tolist()  # [B]
-        emitted = [b for b in range(batch) if t < h_lens[b] and best[b] != blank]
-        if not emitted:
-            continue
-        for b in emitted:
-            histories[b].append(best[b])
-        g = g.clone()
-        g[emitted] = labels([histories[b] for b in emitted], emitted)
+        active = [b for b in range(batch) if t < h_lens[b]]
+        for _ in range(max_symbols):
+            best = model.joiner(h[active, t], g[active]).argmax(dim=-1).tolist()
+            emitted = [(b, y) for b, y in zip(active, best) if y != blank]
+            if not emitted:
+                break
+            for b, y in emitted:
+                histories[b].append(y)
+            active = [b for b, _ in emitted]
+            g = g.clone()
+            g[active] = labels([histories[b] for b in active], active)
     return [hist[1:] for hist in histories]
 
 
