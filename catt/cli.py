@@ -85,6 +85,7 @@ def _cmd_decode(args: argparse.Namespace) -> int:
         deep_biasing=args.deep_biasing,
         boost=args.boost,
         beam=args.beam,
+        max_symbols=args.max_symbols,
         condition=args.condition,
         seed=args.seed,
         limit=args.limit,
@@ -102,6 +103,7 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
         phrase_files=[p for p in (args.contacts, args.devices, args.phrases) if p],
         boost=args.boost,
         beam=args.beam,
+        max_symbols=args.max_symbols,
         deep_biasing=not args.no_deep_biasing,
     )
 
@@ -177,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--deep-biasing", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--boost", type=float, default=0.0, help="bonus per matched token (0: off)")
     p.add_argument("--beam", type=int, default=4)
+    p.add_argument("--max-symbols", type=int, default=3, help="symbols a frame at most")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, help="decode at most this many utterances")
     p.add_argument("--lists", help="a fixed list set of DATA/context, e.g. biasing_100")
@@ -189,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--phrases", type=Path, help="any other phrases, one per line")
     p.add_argument("--boost", type=float, default=0.0, help="bonus per matched token (0: off)")
     p.add_argument("--beam", type=int, default=4, help="beam size (1: greedy)")
+    p.add_argument("--max-symbols", type=int, default=3, help="symbols a frame at most")
     p.add_argument("--no-deep-biasing", action="store_true", help="boosting only")
     p.add_argument("audio", nargs="+", type=Path)
     p.set_defaults(func=_cmd_transcribe)

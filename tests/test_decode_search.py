@@ -258,3 +258,24 @@ def test_greedy_emits_up_to_max_symbols_on_one_frame(max_symbols: int, expected:
     assert two == [[3, 4], [3]]
     with pytest.raises(ValueError, match="max_symbols"):
         greedy_search(ChainModel(), one_frame, torch.tensor([1]), max_symbols=0)
+
+
+@pytest.mark.parametrize("beam", [1, 4])
+def test_beam_search_emits_up_to_max_symbols_on_one_frame(beam: int) -> None:
+    one_frame = torch.zeros(1, 1, 10)
+    for max_symbols, expected in [(1, [3]), (2, [3, 4]), (3, [3, 4, 5]), (9, [3, 4, 5])]:
+        out = modified_beam_search(
+            ChainModel(), one_frame, torch.tensor([1]), beam=beam, max_symbols=max_symbols
+        )
+        assert out == [expected]
+    with pytest.raises(ValueError, match="max_symbols"):
+        modified_beam_search(ChainModel(), one_frame, torch.tensor([1]), max_symbols=0)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_greedy_equals_beam_of_one_with_several_symbols_a_frame(seed: int) -> None:
+    torch.manual_seed(seed)
+    model = TinyTransducer().eval()
+    x, lens = random_batch(seed)
+    greedy = greedy_search(model, x, lens, max_symbols=3)
+    assert greedy == modified_beam_search(model, x, lens, beam=1, max_symbols=3)

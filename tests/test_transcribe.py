@@ -33,7 +33,9 @@ def transcriber(tokenizer: Tokenizer) -> Transcriber:
 
 
 def spelled_frames(tok: Tokenizer, tagged: str, near_miss: Tuple[int, int, float] = None) -> Tensor:
-    """[T, 80] features whose first V dims make the model spell ``tagged``, one token a frame.
+    """[T, 80] features whose first V dims make the model spell ``tagged``, one token a frame
+    (decode them with ``max_symbols=1``: the stand-in ignores its history, so it would repeat
+    each frame's token).
 
     ``near_miss = (position, token, logit)``: that token competes at that position.
     """
@@ -67,7 +69,7 @@ def near_miss_case(tok: Tokenizer) -> Tensor:
 
 def test_phrase_list_changes_output_without_reloading(transcriber: Transcriber, tokenizer) -> None:
     feats = near_miss_case(tokenizer)
-    opts = DecodingOptions(beam=4, boost=1.0)
+    opts = DecodingOptions(beam=4, boost=1.0, max_symbols=1)
     outputs = [
         transcriber.decode_features([feats], phrases, opts)[0].text
         for phrases in (None, ["stephan"], ["steven"], [Phrase("stephan")], [])
@@ -84,7 +86,7 @@ def test_phrase_list_changes_output_without_reloading(transcriber: Transcriber, 
 def test_boost_zero_ignores_the_list(transcriber: Transcriber, tokenizer) -> None:
     feats = near_miss_case(tokenizer)
     for beam in (1, 4):
-        opts = DecodingOptions(beam=beam, boost=0.0)
+        opts = DecodingOptions(beam=beam, boost=0.0, max_symbols=1)
         assert transcriber.decode_features([feats], ["stephan"], opts)[0].text == "call stephen"
 
 
@@ -103,7 +105,7 @@ def test_phrase_vectors_computed_once_per_list(transcriber: Transcriber) -> None
 
 def test_transcript_fields(transcriber: Transcriber, tokenizer) -> None:
     feats = spelled_frames(tokenizer, TEXTS[0])
-    out = transcriber.decode_features([feats], None, DecodingOptions(beam=1))[0]
+    out = transcriber.decode_features([feats], None, DecodingOptions(beam=1, max_symbols=1))[0]
     assert out.tagged == TEXTS[0]
     assert out.text == strip_tags(out.tagged) == "call stephen fitzgerald now"
     assert out.intent == "call_contact"
@@ -225,6 +227,7 @@ def test_cli_ten_thousand_phrases(cli, tmp_path: Path) -> None:
     assert code == 0 and "text" in lines[0]
 
 
-def test_cli_bad_beam_is_one_line(cli, tmp_path: Path) -> None:
-    code, _, err = cli("--beam", "0", write_wav(tmp_path / "a.wav"))
-    assert code == 2 and "beam must be an integer >= 1" in err
+@pytest.mark.parametrize("flag", ["--beam", "--max-symbols"])
+def test_cli_bad_search_option_is_one_line(cli, tmp_path: Path, flag: str) -> None:
+    code, _, err = cli(flag, "0", write_wav(tmp_path / "a.wav"))
+    assert code == 2 and f"{flag[2:].replace('-', '_')} must be an integer >= 1" in err

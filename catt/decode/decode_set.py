@@ -108,6 +108,7 @@ def decode_condition(
     seed: int,
     limit: Optional[int],
     lists: Optional[str] = None,
+    max_symbols: int = 3,
 ) -> Path:
     """Decode ``DATA/manifests/{prefix}_cuts_{split}.jsonl.gz`` under one condition.
 
@@ -125,7 +126,12 @@ def decode_condition(
 
     if distractors < 0:
         raise CattError(f"--distractors must be >= 0, got {distractors}")
-    options = DecodingOptions(beam=beam, boost=boost if context else 0.0, deep_biasing=deep_biasing)
+    options = DecodingOptions(
+        beam=beam,
+        boost=boost if context else 0.0,
+        deep_biasing=deep_biasing,
+        max_symbols=max_symbols,
+    )
     if lists is not None and distractors:
         raise CattError(f"--distractors {distractors}: the list set {lists} has its own")
     data_dir, out_path = Path(data_dir), Path(out_path)

@@ -230,8 +230,15 @@ def modified_beam_search(
     phrase_emb: Optional[Tensor] = None,
     mask: Optional[Tensor] = None,
     trie: Optional[ContextTrie] = None,
+    max_symbols: int = 1,
 ) -> List[List[int]]:
-    """Beam search with at most one symbol per frame; equal token sequences are merged.
+    """Beam search with up to ``max_symbols`` symbols a frame; equal token sequences are merged.
+
+    On each frame the hypotheses are extended in up to ``max_symbols`` rounds: the top ``beam``
+    extensions of the open ones are kept, those ending in blank leave the frame, the others
+    stay open for the next round; after the last round the open ones leave the frame as they
+    are (with one round this is modified beam search). The best ``beam`` of those that left go
+    on to the next frame.
 
     Args:
         model: a ``Transducer`` in eval mode.
@@ -240,12 +247,15 @@ def modified_beam_search(
         phrase_emb: [N, Dc] phrase vectors (deep biasing) or None.
         mask: [B, N] phrase membership per utterance, or None (all phrases, all utterances).
         trie: boosting trie shared by the batch, or None (no boosting).
+        max_symbols: symbols emitted on one frame at most (>= 1).
 
     Returns:
         B lists of token ids of the best hypothesis after :meth:`ContextTrie.finalize`.
     """
     if beam < 1:
         raise ValueError(f"beam must be >= 1, got {beam}")
+    if max_symbols < 1:
+        raise ValueError(f"max_symbols must be >= 1, got {max_symbols}")
     h, h_lens, labels = _encode(model, features, feature_lens, phrase_emb, mask)
     blank = labels.blank_id
     root = trie.root if trie is not None else 0
@@ -255,22 +265,49 @@ def modified_beam_search(
         active = [b for b in range(h.size(0)) if t < h_lens[b]]
         if not active:
             break
-        hyps = [hyp for b in active for hyp in beams[b]]
-        rows = [b for b in active for _ in beams[b]]
-        _fill_labels(labels, hyps, rows)
-        logits = model.joiner(h[rows, t], torch.stack([hyp.g for hyp in hyps]))  # [H, V]
-        scores = logits.log_softmax(dim=-1)
-        if trie is not None:
-            if bonus is None:
-                bonus = _Bonus(trie, scores.size(-1), blank)
-            scores = scores + torch.stack([bonus(hyp.state) for hyp in hyps]).to(scores.device)
-        scores = scores + torch.tensor([hyp.score for hyp in hyps], device=scores.device)[:, None]
-        start = 0
+        open_: Dict[int, List[_Hyp]] = {b: beams[b] for b in active}
+        left: Dict[int, List[_Hyp]] = {b: [] for b in active}
+        for _ in range(max_symbols):
+            hyps = [hyp for b in open_ for hyp in open_[b]]
+            rows = [b for b in open_ for _ in open_[b]]
+            _fill_labels(labels, hyps, rows)
+            logits = model.joiner(h[rows, t], torch.stack([hyp.g for hyp in hyps]))  # [H, V]
+            scores = logits.log_softmax(dim=-1)
+            if trie is not None:
+                if bonus is None:
+                    bonus = _Bonus(trie, scores.size(-1), blank)
+                scores = scores + torch.stack([bonus(hyp.state) for hyp in hyps]).to(scores.device)
+            scores = (
+                scores + torch.tensor([hyp.score for hyp in hyps], device=scores.device)[:, None]
+            )
+            start, still_open = 0, {}
+            for b, mine in open_.items():
+                new = _expand(mine, scores[start : start + len(mine)], beam, blank, trie)
+                start += len(mine)
+                left[b] += [hyp for hyp in new if hyp.g is not None]  # blank: same history
+                emitted = [hyp for hyp in new if hyp.g is None]
+                if emitted:
+                    still_open[b] = emitted
+            open_ = still_open
+            if not open_:
+                break
         for b in active:
-            n = len(beams[b])
-            beams[b] = _expand(beams[b], scores[start : start + n], beam, blank, trie)
-            start += n
+            beams[b] = _prune(left[b] + open_.get(b, []), beam)
     return [_best(hyps, trie)[1:] for hyps in beams]
+
+
+def _prune(hyps: List[_Hyp], beam: int) -> List[_Hyp]:
+    """The best ``beam`` of ``hyps``, equal token sequences merged."""
+    merged: Dict[Tuple[int, ...], _Hyp] = {}
+    for hyp in hyps:
+        old = merged.get(hyp.history)
+        if old is None:
+            merged[hyp.history] = hyp
+            continue
+        best = old if old.score >= hyp.score else hyp
+        best.score = _logaddexp(old.score, hyp.score)
+        merged[hyp.history] = best
+    return sorted(merged.values(), key=lambda hyp: hyp.score, reverse=True)[:beam]
 
 
 def _fill_labels(labels: _Labels, hyps: List[_Hyp], rows: List[int]) -> None:

@@ -183,10 +183,18 @@ class Transcriber:
             batch = features[start : start + options.batch_size]
             feats, lens = _pad(batch, self.device)
             if options.greedy:
-                tokens = greedy_search(self.model, feats, lens, phrase_emb=phrase_emb)
+                tokens = greedy_search(
+                    self.model, feats, lens, phrase_emb=phrase_emb, max_symbols=options.max_symbols
+                )
             else:
                 tokens = modified_beam_search(
-                    self.model, feats, lens, beam=options.beam, phrase_emb=phrase_emb, trie=trie
+                    self.model,
+                    feats,
+                    lens,
+                    beam=options.beam,
+                    phrase_emb=phrase_emb,
+                    trie=trie,
+                    max_symbols=options.max_symbols,
                 )
             out += [Transcript.from_tagged(self.tokenizer.decode(t)) for t in tokens]
         return out
@@ -277,6 +285,7 @@ def transcribe_files(
     boost: float,
     beam: int,
     deep_biasing: bool,
+    max_symbols: int = 3,
 ) -> int:
     """``catt transcribe``: print one JSON object per audio file on stdout.
 
@@ -286,7 +295,9 @@ def transcribe_files(
     Returns:
         The exit code: 0, or 1 when some audio file failed.
     """
-    options = DecodingOptions(beam=beam, boost=boost, deep_biasing=deep_biasing)
+    options = DecodingOptions(
+        beam=beam, boost=boost, deep_biasing=deep_biasing, max_symbols=max_symbols
+    )
     for path in phrase_files:
         load_phrases(path)  # bad phrase files fail before the model is loaded
     transcriber = load(model_path)
