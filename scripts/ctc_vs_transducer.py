@@ -2,11 +2,13 @@
 """Word errors of the CTC head against the transducer on the same audio (no phrase list).
 
 Tells whether the encoder or the transducer's label side (predictor and joiner) loses the
-words: both read the same encoder output, greedily, one utterance at a time. A blank penalty
-(subtracted from the joiner's blank logit) shows how much of the transducer's loss is deletions.
+words: both read the same encoder output, greedily, one utterance at a time. The transducer is
+decoded with each ``--max-symbols`` (symbols a frame at most) and each ``--blank-penalty``
+(subtracted from the joiner's blank logit): both show how much of its loss is deletions.
 
 python scripts/ctc_vs_transducer.py exp/smarthome-base/model.pt \\
-    data/smarthome-base/manifests/smarthome_cuts_test.jsonl.gz --limit 300 --blank-penalty 0 3
+    data/smarthome-base/manifests/smarthome_cuts_test.jsonl.gz --limit 300 \\
+    --max-symbols 1 3 --blank-penalty 0 3
 """
 
 import argparse
@@ -57,6 +59,7 @@ def main() -> int:
     parser.add_argument("model", type=Path)
     parser.add_argument("cuts", type=Path, help="a Lhotse cut manifest with features")
     parser.add_argument("--limit", type=int, default=300, help="first N cuts")
+    parser.add_argument("--max-symbols", type=int, nargs="*", default=[1, 3])
     parser.add_argument("--blank-penalty", type=float, nargs="*", default=[0.0])
     args = parser.parse_args()
     try:
@@ -81,10 +84,11 @@ def main() -> int:
     print("| decoder | utts | WER | sub | del | ins |\n|---|---|---|---|---|---|")
     with torch.no_grad():
         score("CTC head, greedy", refs, [text(ctc_greedy(model, *x)) for x in inputs])
-        for penalty in args.blank_penalty:
+        for max_symbols, penalty in itertools.product(args.max_symbols, args.blank_penalty):
             model.joiner.forward = with_blank_penalty(model, penalty)
-            hyps = [text(greedy_search(model, *x)[0]) for x in inputs]
-            score(f"transducer, greedy, blank penalty {penalty:g}", refs, hyps)
+            hyps = [text(greedy_search(model, *x, max_symbols=max_symbols)[0]) for x in inputs]
+            name = f"transducer, greedy, {max_symbols} symbols a frame, blank penalty {penalty:g}"
+            score(name, refs, hyps)
     return 0
 
 

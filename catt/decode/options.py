@@ -26,7 +26,7 @@ class DecodingOptions:
         batch_size: utterances decoded together.
         max_symbols: symbols emitted on one frame at most. 3, not the classic 1: the smart-home
             base model emits several tokens at one frame, and a one-symbol search turns them
-            into deletions (greedy WER 62.7 % at 1, 35.2 % at 3; docs/results.md).
+            into deletions (greedy WER 62.7 % at 1, 31.1 % at 3; docs/results.md).
 
     >>> opts = DecodingOptions(beam=4)
     >>> from dataclasses import replace
