@@ -298,6 +298,12 @@ def modified_beam_search(
 
 def _prune(hyps: List[_Hyp], beam: int) -> List[_Hyp]:
     """The best ``beam`` of ``hyps``, equal token sequences merged."""
+    return sorted(_merge(hyps), key=lambda hyp: hyp.score, reverse=True)[:beam]
+
+
+def _merge(hyps: List[_Hyp]) -> List[_Hyp]:
+    """``hyps`` in order, each token sequence once: the better hypothesis of equal ones is
+    kept, with their scores log-added."""
     merged: Dict[Tuple[int, ...], _Hyp] = {}
     for hyp in hyps:
         old = merged.get(hyp.history)
@@ -307,7 +313,7 @@ def _prune(hyps: List[_Hyp], beam: int) -> List[_Hyp]:
         best = old if old.score >= hyp.score else hyp
         best.score = _logaddexp(old.score, hyp.score)
         merged[hyp.history] = best
-    return sorted(merged.values(), key=lambda hyp: hyp.score, reverse=True)[:beam]
+    return list(merged.values())
 
 
 def _fill_labels(labels: _Labels, hyps: List[_Hyp], rows: List[int]) -> None:
@@ -324,22 +330,15 @@ def _expand(
     """The top ``beam`` one-symbol extensions of ``hyps`` (scores: [n, V] totals), merged."""
     vocab = scores.size(-1)
     top = scores.reshape(-1).topk(min(beam, scores.numel()))
-    merged: Dict[Tuple[int, ...], _Hyp] = {}
+    out: List[_Hyp] = []
     for value, index in zip(top.values.tolist(), top.indices.tolist()):
         parent, token = hyps[index // vocab], index % vocab
         if token == blank:
-            new = _Hyp(parent.history, value, parent.state, parent.g)
+            out.append(_Hyp(parent.history, value, parent.state, parent.g))
         else:
             state = trie.step(parent.state, token)[1] if trie is not None else parent.state
-            new = _Hyp(parent.history + (token,), value, state)
-        old = merged.get(new.history)
-        if old is None:
-            merged[new.history] = new
-            continue
-        best = old if old.score >= new.score else new
-        best.score = _logaddexp(old.score, new.score)
-        merged[new.history] = best
-    return list(merged.values())
+            out.append(_Hyp(parent.history + (token,), value, state))
+    return _merge(out)
 
 
 def _logaddexp(a: float, b: float) -> float:
