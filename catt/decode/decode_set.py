@@ -108,7 +108,7 @@ def decode_condition(
     seed: int,
     limit: Optional[int],
     lists: Optional[str] = None,
-    max_symbols: int = 3,
+    max_symbols: int = DecodingOptions.max_symbols,
 ) -> Path:
     """Decode ``DATA/manifests/{prefix}_cuts_{split}.jsonl.gz`` under one condition.
 

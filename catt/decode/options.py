@@ -59,14 +59,9 @@ class DecodingOptions:
             raise InvalidOptionError(f"batch_size must be an integer >= 1, got {self.batch_size!r}")
         if self.batch_size < 1:
             raise InvalidOptionError(f"batch_size must be an integer >= 1, got {self.batch_size!r}")
-        if isinstance(self.max_symbols, bool) or not isinstance(self.max_symbols, int):
-            raise InvalidOptionError(
-                f"max_symbols must be an integer >= 1, got {self.max_symbols!r}"
-            )
-        if self.max_symbols < 1:
-            raise InvalidOptionError(
-                f"max_symbols must be an integer >= 1, got {self.max_symbols!r}"
-            )
+        ms = self.max_symbols
+        if isinstance(ms, bool) or not isinstance(ms, int) or ms < 1:
+            raise InvalidOptionError(f"max_symbols must be an integer >= 1, got {ms!r}")
         object.__setattr__(self, "boost", float(self.boost))
 
     @property

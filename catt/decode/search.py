@@ -3,8 +3,8 @@
 Shapes: B utterances, T frames (after subsampling), H hypotheses, N phrases, L tokens in a
 phrase, D model dimension, Dc context dimension, V vocabulary.
 
-Modified beam search emits at most one symbol per frame; greedy search up to ``max_symbols``
-(1 by default). Deep biasing: the phrase vectors
+Both searches emit up to ``max_symbols`` symbols on one frame (1, the classic algorithms, by
+default). Deep biasing: the phrase vectors
 (:func:`encode_phrase_list`, computed once per list) go into ``model.make_context`` once per
 batch; the audio side uses that context and the label side selects its rows per group of
 hypotheses (``BiasingContext.select``), so the biasing layers' work on the phrase vectors (keys

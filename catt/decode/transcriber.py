@@ -285,7 +285,7 @@ def transcribe_files(
     boost: float,
     beam: int,
     deep_biasing: bool,
-    max_symbols: int = 3,
+    max_symbols: int = DecodingOptions.max_symbols,
 ) -> int:
     """``catt transcribe``: print one JSON object per audio file on stdout.
 
