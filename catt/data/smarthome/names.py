@@ -144,6 +144,15 @@ _SYLLABLES: Dict[str, Tuple[str, str, str]] = {
 }
 
 
+SEEN_INVENTED = 6000
+"""Invented words per language on the seen side: so many that an invented training name is
+heard in about one utterance, as a real user's rare names are. The model cannot learn them by
+heart; it has to spell what it hears and read the phrase list, which is what biasing needs."""
+
+HELDOUT_INVENTED = 200
+"""Invented words per language on the held-out side (dev and test households)."""
+
+
 @dataclass(frozen=True)
 class Device:
     """A device name and the gender its article agrees with (``m``/``f``; ``-`` in English)."""
@@ -283,7 +292,7 @@ def _language_inventory(lang: str, rng: random.Random, taken: set) -> LanguageIn
             tuple(nicknames[side]),
             tuple(_invented(lang, rng, count, taken)),
         )
-        for side, count in ((0, 400), (1, 200))
+        for side, count in ((0, SEEN_INVENTED), (1, HELDOUT_INVENTED))
     ]
     return LanguageInventory(
         lang=lang,
