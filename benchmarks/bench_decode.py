@@ -58,11 +58,11 @@ class Setup:
 
 @dataclass
 class PreparedList:
-    """A phrase list ready for decoding: token ids, phrase vectors [N, Dc], boosting trie."""
+    """A phrase list ready for decoding: token ids, phrase vectors, boosting trie."""
 
     size: int
     token_ids: List[List[int]]
-    phrase_emb: Optional[torch.Tensor]
+    phrase_emb: Any  # PhraseVectors
     trie: Any
 
 
@@ -122,7 +122,7 @@ def prepare_list(setup: Setup, size: int, *, boost: float = BOOST) -> PreparedLi
     names = make_names(size, seed=7)
     token_ids = [setup.tokenizer.encode_phrase(n) for n in names]
     with torch.no_grad():
-        emb = encode_phrase_list(setup.model, token_ids)
+        emb = setup.model.prepare_phrases(encode_phrase_list(setup.model, token_ids))
     trie = ContextTrie(token_ids, boost=boost, transparent_ids=_tag_ids(setup.tokenizer))
     return PreparedList(size, token_ids, emb, trie)
 
@@ -136,7 +136,7 @@ def decode_all(
     features: Sequence[torch.Tensor],
     *,
     beam: int,
-    phrase_emb: Optional[torch.Tensor] = None,
+    phrase_emb: Any = None,  # PhraseVectors
     trie: Any = None,
 ) -> int:
     """Decode every utterance alone; returns the number of tokens emitted."""

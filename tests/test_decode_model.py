@@ -142,4 +142,21 @@ def test_ten_thousand_phrases_with_deep_biasing(model_file: Path, tmp_path: Path
     opts = DecodingOptions(beam=2, boost=1.0)
     out = transcriber.transcribe(wav(tmp_path / "a.wav", seconds=0.4), phrases, opts)
     assert out.text == strip_tags(out.tagged)
-    assert transcriber.prepare_phrases(phrases).embeddings.shape[0] == 10_000
+    assert len(transcriber.prepare_phrases(phrases)) == 10_000
+
+
+def test_transcriber_projects_a_list_once_across_batches(model_file: Path, monkeypatch) -> None:
+    from catt.model.biasing import AttentionBiasing
+
+    calls = []
+    original = AttentionBiasing.precompute
+    monkeypatch.setattr(
+        AttentionBiasing, "precompute", lambda self, c: calls.append(1) or original(self, c)
+    )
+    transcriber = load(model_file, device="cpu")
+    features = [torch.randn(40, 80) for _ in range(3)]
+    opts = DecodingOptions(beam=2, boost=0.0, batch_size=1)
+    first = transcriber.decode_features(features, ["ann lee", "noodle lamp"], opts)
+    assert len(calls) == 2  # audio and label layers, once for three batches
+    assert transcriber.decode_features(features, ["ann lee", "noodle lamp"], opts) == first
+    assert len(calls) == 2  # the same list again: still prepared

@@ -159,7 +159,7 @@ def _count_precompute(model: Transducer, monkeypatch) -> Dict[str, int]:
     return calls
 
 
-def test_search_projects_keys_once_per_phrase_list(monkeypatch):
+def test_search_projects_keys_once_per_batch_or_per_prepared_list(monkeypatch):
     model = _model().eval()
     with torch.no_grad():
         model.joiner.out.bias[model.blank_id] -= 3.0  # emit many tokens
@@ -169,24 +169,18 @@ def test_search_projects_keys_once_per_phrase_list(monkeypatch):
     calls = _count_precompute(model, monkeypatch)
     greedy = greedy_search(model, features, feature_lens, phrase_emb=emb, mask=mask)
     assert sum(map(len, greedy)) > 10
-    assert calls["n"] == 2  # audio and label layers, once each
+    assert calls["n"] == 2  # audio and label layers, once each for the whole batch
     beam = modified_beam_search(model, features, feature_lens, beam=3, phrase_emb=emb, mask=mask)
-    for b in range(3):  # utterance by utterance, the same list: nothing projected again
-        greedy_search(model, features[b : b + 1], feature_lens[b : b + 1], phrase_emb=emb)
-    assert calls["n"] == 2
-    other = emb.clone()
-    again = greedy_search(model, features, feature_lens, phrase_emb=other, mask=mask)
-    assert calls["n"] == 4 and again == greedy  # another list tensor: projected for it
+    assert calls["n"] == 4  # raw vectors: once per batch
     with torch.no_grad():
-        model.label_bias.proj.bias.add_(0.5)  # changed weights: the cached keys are dropped
-    greedy_search(model, features, feature_lens, phrase_emb=other, mask=mask)
+        ready = model.prepare_phrases(emb)
+    assert ready.num_phrases == 6
+    again = greedy_search(model, features, feature_lens, phrase_emb=ready, mask=mask)
+    assert calls["n"] == 6 and again == greedy
+    for b in range(3):  # utterance by utterance, the same prepared list: nothing projected again
+        greedy_search(model, features[b : b + 1], feature_lens[b : b + 1], phrase_emb=ready)
+    modified_beam_search(model, features, feature_lens, beam=3, phrase_emb=ready, mask=mask)
     assert calls["n"] == 6
-    with torch.no_grad():
-        other.mul_(2.0)  # a changed list tensor too
-    greedy_search(model, features, feature_lens, phrase_emb=other, mask=mask)
-    assert calls["n"] == 8
-    with torch.no_grad():
-        model.label_bias.proj.bias.sub_(0.5)
     monkeypatch.undo()
     # The old way (a context made per group of hypotheses) gives the same label embeddings.
     h_ctx = model.make_context(emb, mask, 3)

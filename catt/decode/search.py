@@ -8,7 +8,8 @@ default). Deep biasing: the phrase vectors
 (:func:`encode_phrase_list`, computed once per list) go into ``model.make_context`` once per
 batch; the audio side uses that context and the label side selects its rows per group of
 hypotheses (``BiasingContext.select``), so the biasing layers' work on the phrase vectors (keys
-and values) is done once per batch, not once per emitted token. Boosting: a
+and values) is done once per batch, not once per emitted token; given as
+``model.prepare_phrases(vectors)``, once per list. Boosting: a
 :class:`~catt.context.trie.ContextTrie` whose step score is part of every hypothesis score, and
 is counted *before* the top-k selection, so a boosted token can enter the beam (even at beam 1).
 """
@@ -17,15 +18,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
 
 from catt.context.trie import ContextTrie, State
-from catt.model.context import BiasingContext
+from catt.model.context import BiasingContext, PhraseVectors
 
 __all__ = ["greedy_search", "modified_beam_search", "encode_phrase_list"]
+
+Phrases = Union[Tensor, PhraseVectors, None]
+"""Deep-biasing phrase vectors: [N, Dc], a list from ``model.prepare_phrases``, or None."""
 
 
 def encode_phrase_list(
@@ -72,15 +76,15 @@ def _device(model: Any) -> torch.device:
 class _Labels:
     """Label embeddings of hypotheses, with the deep-biasing context of their utterances.
 
-    ``phrase_emb`` [N, Dc] or None; ``mask`` [B, N] or None (every utterance sees every phrase);
-    ``ctx``: ``model.make_context(phrase_emb, mask, B)`` of the batch, built once (None: a
-    context per group of hypotheses).
+    ``phrase_emb``: see :data:`Phrases`; ``mask`` [B, N] or None (every utterance sees every
+    phrase); ``ctx``: ``model.make_context(phrase_emb, mask, B)`` of the batch, built once (None:
+    a context per group of hypotheses).
     """
 
     def __init__(
         self,
         model: Any,
-        phrase_emb: Optional[Tensor],
+        phrase_emb: Phrases,
         mask: Optional[Tensor],
         ctx: Any = None,
     ) -> None:
@@ -133,7 +137,7 @@ def _encode(
     model: Any,
     features: Tensor,
     feature_lens: Tensor,
-    phrase_emb: Optional[Tensor],
+    phrase_emb: Phrases,
     mask: Optional[Tensor],
 ) -> Tuple[Tensor, List[int], _Labels]:
     """Biased audio embeddings [B, T', D], their lengths, and the label side with the same
@@ -150,7 +154,7 @@ def greedy_search(
     features: Tensor,
     feature_lens: Tensor,
     *,
-    phrase_emb: Optional[Tensor] = None,
+    phrase_emb: Phrases = None,
     mask: Optional[Tensor] = None,
     max_symbols: int = 1,
 ) -> List[List[int]]:
@@ -160,7 +164,8 @@ def greedy_search(
     Args:
         model: a ``Transducer`` in eval mode.
         features: [B, T, F]; feature_lens: [B].
-        phrase_emb: [N, Dc] phrase vectors (deep biasing) or None.
+        phrase_emb: [N, Dc] phrase vectors (deep biasing), the same made ready once per list
+            (``model.prepare_phrases``), or None.
         mask: [B, N] (True: phrase n is in utterance b's list) or None (all phrases, all
             utterances).
         max_symbols: symbols emitted on one frame at most (>= 1).
@@ -227,7 +232,7 @@ def modified_beam_search(
     feature_lens: Tensor,
     *,
     beam: int = 4,
-    phrase_emb: Optional[Tensor] = None,
+    phrase_emb: Phrases = None,
     mask: Optional[Tensor] = None,
     trie: Optional[ContextTrie] = None,
     max_symbols: int = 1,
@@ -244,7 +249,8 @@ def modified_beam_search(
         model: a ``Transducer`` in eval mode.
         features: [B, T, F]; feature_lens: [B].
         beam: hypotheses kept per utterance (>= 1).
-        phrase_emb: [N, Dc] phrase vectors (deep biasing) or None.
+        phrase_emb: [N, Dc] phrase vectors (deep biasing), the same made ready once per list
+            (``model.prepare_phrases``), or None.
         mask: [B, N] phrase membership per utterance, or None (all phrases, all utterances).
         trie: boosting trie shared by the batch, or None (no boosting).
         max_symbols: symbols emitted on one frame at most (>= 1).

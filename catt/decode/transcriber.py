@@ -30,6 +30,7 @@ from catt.context.trie import ContextTrie
 from catt.decode.options import DecodingOptions
 from catt.decode.search import encode_phrase_list, greedy_search, modified_beam_search
 from catt.errors import AudioError, PhraseFileError
+from catt.model.context import PhraseVectors
 from catt.text.tags import Slot, parse_tagged
 from catt.text.tokenizer import Tokenizer, normalize_text
 
@@ -74,12 +75,12 @@ class PhraseList:
     """A phrase list prepared for one model: token ids, phrase vectors, boosting tries.
 
     Made by :meth:`Transcriber.prepare_phrases`; the vectors and tries are computed on first use.
-    ``embeddings`` is [N, Dc].
+    ``vectors`` holds the phrase vectors with the biasing layers' work on them, done once.
     """
 
     phrases: Tuple[Phrase, ...]
     token_ids: List[List[int]]
-    embeddings: Optional[Tensor] = None
+    vectors: Optional[PhraseVectors] = None
     tries: Dict[float, ContextTrie] = dataclasses.field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -143,15 +144,16 @@ class Transcriber:
         self._cache.move_to_end(key)
         return cached
 
-    def _embeddings(
+    def _vectors(
         self, plist: Optional[PhraseList], options: DecodingOptions
-    ) -> Optional[Tensor]:
+    ) -> Optional[PhraseVectors]:
         if plist is None or not options.deep_biasing or not _uses_context(self.model):
             return None
-        if plist.embeddings is None:
+        if plist.vectors is None:
             with torch.no_grad():
-                plist.embeddings = encode_phrase_list(self.model, plist.token_ids)
-        return plist.embeddings
+                emb = encode_phrase_list(self.model, plist.token_ids)
+                plist.vectors = self.model.prepare_phrases(emb)
+        return plist.vectors
 
     def _trie(self, plist: Optional[PhraseList], options: DecodingOptions) -> Optional[ContextTrie]:
         if plist is None or options.boost == 0.0:
@@ -176,7 +178,7 @@ class Transcriber:
         """Transcribe utterances given as feature matrices, each [T, 80], in batches."""
         options = options if options is not None else self.options
         plist = self.prepare_phrases(phrases)
-        phrase_emb = self._embeddings(plist, options)
+        phrase_emb = self._vectors(plist, options)
         trie = self._trie(plist, options)
         out: List[Transcript] = []
         for start in range(0, len(features), options.batch_size):

@@ -21,8 +21,9 @@ then ``biasing.layer: gated`` in a model config. A layer whose class sets
 
 Optional speed-up: a layer may override ``precompute(context [B', N, Dc]) -> state`` (work that
 depends on the phrase vectors alone, such as projecting attention keys and values). The model
-then calls it once per phrase list and batch (the result is cached on the
-:class:`~catt.model.context.BiasingContext`) and passes the result as
+then calls it once per batch, or once per phrase list made ready by
+``Transducer.prepare_phrases`` (the result is cached on the
+:class:`~catt.model.context.BiasingContext`), and passes the result as
 ``forward(query, context, context_mask, precomputed=state)``. The default returns None, and a
 layer that does not override it is called with the three arguments above.
 """

@@ -1,5 +1,5 @@
-"""The phrase lists of a batch (:class:`ContextBatch`) and what biasing layers read
-(:class:`BiasingContext`).
+"""The phrase lists of a batch (:class:`ContextBatch`), a phrase list ready for decoding
+(:class:`PhraseVectors`) and what biasing layers read (:class:`BiasingContext`).
 
 Shapes: B utterances, N phrases (the union of the batch's lists), L tokens in the longest
 phrase, Dc context dimension, B' 1 (vectors shared by the batch) or B.
@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Sequence, Union
 import torch
 from torch import Tensor
 
-__all__ = ["ContextBatch", "BiasingContext"]
+__all__ = ["ContextBatch", "PhraseVectors", "BiasingContext"]
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,29 @@ class ContextBatch:
         for b, row in enumerate(rows):
             mask[b, row] = True
         return cls(tokens, lengths, mask)
+
+
+@dataclass(frozen=True)
+class PhraseVectors:
+    """One phrase list ready for biasing, made by ``Transducer.prepare_phrases``.
+
+    Every context made from it (``Transducer.make_context``) shares its cache, so the biasing
+    layers project the phrase vectors (keys, values) once per list, not once per batch. The
+    cache holds results of the weights at the time: prepare the list again after training.
+
+    Attributes:
+        vectors: [1, N + 1, Dc], the no-bias vector first.
+        cache: the biasing layers' ``precompute`` of ``vectors`` (see
+            :meth:`BiasingContext.prepared`), filled on first use.
+    """
+
+    vectors: Tensor
+    cache: Dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def num_phrases(self) -> int:
+        """N, the phrases without the no-bias vector."""
+        return self.vectors.size(1) - 1
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,7 @@ V vocabulary.
 
 from __future__ import annotations
 
-import weakref
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -23,7 +22,7 @@ from torch import Tensor, nn
 from catt.loss import ctc_loss, full_rnnt_loss, make_boundary, pruned_rnnt_loss
 from catt.model.biasing import BIASING_LAYERS
 from catt.model.config import ModelConfig
-from catt.model.context import BiasingContext, ContextBatch
+from catt.model.context import BiasingContext, ContextBatch, PhraseVectors
 from catt.model.context_encoder import CONTEXT_ENCODERS
 from catt.model.encoder import AudioEncoder
 from catt.model.joiner import Joiner
@@ -75,7 +74,6 @@ class Transducer(nn.Module):
         self.audio_bias: Optional[nn.Module] = None
         self.label_bias: Optional[nn.Module] = None
         self.context_encoder: Optional[nn.Module] = None
-        self._phrase_memo = _PhraseMemo()
         if self.uses_context:
             self._build_context_parts(config, layer_cls)
 
@@ -130,18 +128,29 @@ class Transducer(nn.Module):
             return tokens.new_zeros(tokens.size(0), 0, dtype=torch.float32)
         return self.context_encoder(tokens, lengths)
 
+    def prepare_phrases(self, phrase_emb: Tensor) -> PhraseVectors:
+        """A phrase list ready for decoding: phrase_emb [N, Dc] -> [1, N+1, Dc] (no-bias vector
+        first). Contexts made from it share the biasing layers' work on the phrase vectors."""
+        if not self.uses_context:
+            raise ValueError("this model has no context encoder: it takes no phrase list")
+        return PhraseVectors(torch.cat([self.no_bias.view(1, -1), phrase_emb], dim=0).unsqueeze(0))
+
     def make_context(
-        self, phrase_emb: Optional[Tensor], mask: Optional[Tensor], batch_size: int
+        self,
+        phrases: Union[Tensor, PhraseVectors, None],
+        mask: Optional[Tensor],
+        batch_size: int,
     ) -> BiasingContext:
         """The biasing context of ``batch_size`` utterances.
 
         Build it once per batch and reuse it (or :meth:`BiasingContext.select` rows of it): the
-        biasing layers' work on the phrase vectors (their ``precompute``) is cached on it.
-        Without autograd, contexts made from the same unchanged ``phrase_emb`` tensor share that
-        cache, so keys and values are projected once per phrase list (see ``_shared_vectors``).
+        biasing layers' work on the phrase vectors (their ``precompute``) is cached on it, and
+        shared by every context made from the same :class:`PhraseVectors` (decoding one list
+        batch after batch projects its keys and values once).
 
         Args:
-            phrase_emb: [N, Dc] or None (no phrases: the no-bias vector alone).
+            phrases: phrase vectors [N, Dc], a list from :meth:`prepare_phrases`, or None (no
+                phrases: the no-bias vector alone).
             mask: [B, N] (True: phrase in the utterance's list) or None (all phrases for all).
             batch_size: B.
 
@@ -155,36 +164,17 @@ class Transducer(nn.Module):
             return BiasingContext(empty, torch.ones(batch_size, 1, dtype=torch.bool, device=device))
         no_bias = self.no_bias.view(1, -1)
         ones = torch.ones(batch_size, 1, dtype=torch.bool, device=no_bias.device)
-        if phrase_emb is None or phrase_emb.size(0) == 0:
+        if isinstance(phrases, Tensor) and phrases.size(0) > 0:
+            phrases = self.prepare_phrases(phrases)
+        if not isinstance(phrases, PhraseVectors) or phrases.num_phrases == 0:
             return BiasingContext(no_bias.unsqueeze(0).expand(batch_size, -1, -1), ones)
-        n = phrase_emb.size(0)
+        n = phrases.num_phrases
         if mask is None:
             mask = torch.ones(batch_size, n, dtype=torch.bool, device=no_bias.device)
         if mask.shape != (batch_size, n):
             raise ValueError(f"mask {tuple(mask.shape)} is not [B={batch_size}, N={n}]")
-        vectors, cache = self._shared_vectors(phrase_emb)
         mask = torch.cat([ones, mask.to(ones.device, torch.bool)], dim=1)
-        return BiasingContext(vectors.expand(batch_size, -1, -1), mask, cache)
-
-    def _shared_vectors(self, phrase_emb: Tensor) -> Tuple[Tensor, Dict[Any, Any]]:
-        """[1, N+1, Dc] (no-bias vector first) and the biasing layers' precompute cache.
-
-        Without autograd (decoding), those of the last phrase list are kept: while the same
-        ``phrase_emb`` tensor comes back unchanged and the no-bias vector and the biasing layers
-        are unchanged, every batch reuses the layers' precomputed keys and values.
-        """
-        no_bias = self.no_bias.view(1, -1)
-        if torch.is_grad_enabled():
-            return torch.cat([no_bias, phrase_emb], dim=0).unsqueeze(0), {}
-        params = [self.no_bias]
-        for layer in (self.audio_bias, self.label_bias):
-            params.extend(layer.parameters() if layer is not None else ())
-        key = (phrase_emb._version, tuple((p._version, p.data_ptr()) for p in params))
-        found = self._phrase_memo.get(phrase_emb, key)
-        if found is None:
-            found = (torch.cat([no_bias, phrase_emb], dim=0).unsqueeze(0), {})
-            self._phrase_memo.put(phrase_emb, key, found)
-        return found
+        return BiasingContext(phrases.vectors.expand(batch_size, -1, -1), mask, phrases.cache)
 
     def bias_audio(self, h: Tensor, ctx: BiasingContext) -> Tensor:
         """Biased audio embeddings h [B, T', D] -> [B, T', D] (identity without audio biasing)."""
@@ -266,28 +256,6 @@ class Transducer(nn.Module):
             return self.make_context(None, None, batch_size)
         phrase_emb = self.encode_phrases(context.tokens, context.lengths)
         return self.make_context(phrase_emb, context.mask, batch_size)
-
-
-class _PhraseMemo:
-    """The shared context of the last phrase list decoded (not copied, not pickled)."""
-
-    def __init__(self) -> None:
-        self._entry: Optional[Tuple[Any, Any, Tuple[Tensor, Dict[Any, Any]]]] = None
-
-    def get(self, phrase_emb: Tensor, key: Any) -> Optional[Tuple[Tensor, Dict[Any, Any]]]:
-        if self._entry is None:
-            return None
-        ref, old_key, value = self._entry
-        return value if ref() is phrase_emb and old_key == key else None
-
-    def put(self, phrase_emb: Tensor, key: Any, value: Tuple[Tensor, Dict[Any, Any]]) -> None:
-        self._entry = (weakref.ref(phrase_emb), key, value)
-
-    def __getstate__(self) -> Dict[str, Any]:
-        return {"_entry": None}
-
-    def __deepcopy__(self, memo: Dict[int, Any]) -> _PhraseMemo:
-        return _PhraseMemo()
 
 
 def _apply_bias(layer: nn.Module, x: Tensor, ctx: BiasingContext) -> Tensor:
