@@ -150,6 +150,9 @@ class FrameModel(nn.Module):
         self.phrase_calls += 1
         return torch.zeros(tokens.size(0), 2)
 
+    def prepare_phrases(self, phrase_emb: Tensor) -> Tensor:
+        return phrase_emb
+
     def make_context(self, phrase_emb, mask, batch_size):
         return phrase_emb
 

@@ -7,7 +7,7 @@
 from catt.model.biasing import BIASING_LAYERS, BiasingLayer, register_biasing_layer
 from catt.model.checkpoint import average_state_dicts, load_model, save_model
 from catt.model.config import PRESETS, ModelConfig, ModelConfigError
-from catt.model.context import BiasingContext, ContextBatch
+from catt.model.context import BiasingContext, ContextBatch, PhraseVectors
 from catt.model.context_encoder import CONTEXT_ENCODERS, ContextEncoder, register_context_encoder
 from catt.model.encoder import subsampled_lengths
 from catt.model.transducer import Losses, Transducer, build_model
@@ -24,6 +24,7 @@ __all__ = [
     "average_state_dicts",
     "ContextBatch",
     "BiasingContext",
+    "PhraseVectors",
     "BiasingLayer",
     "BIASING_LAYERS",
     "register_biasing_layer",
