@@ -4,7 +4,9 @@
 Tells whether the encoder or the transducer's label side (predictor and joiner) loses the
 words: both read the same encoder output, greedily, one utterance at a time. The transducer is
 decoded with each ``--max-symbols`` (symbols a frame at most) and each ``--blank-penalty``
-(subtracted from the joiner's blank logit): both show how much of its loss is deletions.
+(subtracted from the joiner's blank logit): both show how much of its loss is deletions. The
+``names`` column is the share of the words of contact and device slots that the hypothesis gets
+right (aligned as hits): run it on training cuts too, to see whether names are learnt at all.
 
 python scripts/ctc_vs_transducer.py exp/smarthome-base/model.pt \\
     data/smarthome-base/manifests/smarthome_cuts_test.jsonl.gz --limit 300 \\
@@ -15,12 +17,13 @@ import argparse
 import itertools
 import sys
 from pathlib import Path
-from typing import Any, Callable, List, Sequence
+from typing import Any, Callable, List, Sequence, Set
 
 import jiwer
 import torch
 from lhotse import load_manifest_lazy
 
+from catt.context.sampling import BIASED_SLOT_TYPES
 from catt.decode.search import greedy_search
 from catt.decode.transcriber import Transcript, load
 from catt.errors import CattError
@@ -45,12 +48,35 @@ def with_blank_penalty(model: Any, penalty: float) -> Callable[..., torch.Tensor
     return penalized
 
 
-def score(name: str, refs: Sequence[str], hyps: Sequence[str]) -> None:
+def name_positions(text: str, slots: Sequence[dict]) -> Set[int]:
+    """Indices of the words of ``text`` inside a contact or device slot.
+
+    >>> sorted(name_positions("call ann lee now", [{"type": "contact", "start": 5, "end": 12}]))
+    [1, 2]
+    """
+    spans = [(s["start"], s["end"]) for s in slots if s.get("type") in BIASED_SLOT_TYPES]
+    out, pos = set(), 0
+    for i, word in enumerate(text.split(" ")):
+        if any(a <= pos < b for a, b in spans):
+            out.add(i)
+        pos += len(word) + 1
+    return out
+
+
+def score(name: str, refs: Sequence[str], hyps: Sequence[str], names: Sequence[Set[int]]) -> None:
     out = jiwer.process_words(list(refs), list(hyps))
     n = out.hits + out.substitutions + out.deletions
+    right = sum(
+        len(positions & set(range(c.ref_start_idx, c.ref_end_idx)))
+        for positions, chunks in zip(names, out.alignments)
+        for c in chunks
+        if c.type == "equal"
+    )
+    total = max(1, sum(map(len, names)))
     print(
         f"| {name} | {len(refs)} | {100 * out.wer:.1f} | {100 * out.substitutions / n:.1f} "
-        f"| {100 * out.deletions / n:.1f} | {100 * out.insertions / n:.1f} |"
+        f"| {100 * out.deletions / n:.1f} | {100 * out.insertions / n:.1f} "
+        f"| {100 * right / total:.1f} |"
     )
 
 
@@ -77,18 +103,22 @@ def main() -> int:
         feats = torch.from_numpy(cut.load_features()).unsqueeze(0).to(transcriber.device)
         inputs.append((feats, torch.tensor([feats.size(1)], device=transcriber.device)))
     refs = [cut.supervisions[0].text for cut in cuts]
+    names = [
+        name_positions(c.supervisions[0].text, (c.supervisions[0].custom or {}).get("slots", []))
+        for c in cuts
+    ]
 
     def text(ids: Sequence[int]) -> str:
         return Transcript.from_tagged(tok.decode(ids)).text
 
-    print("| decoder | utts | WER | sub | del | ins |\n|---|---|---|---|---|---|")
+    print("| decoder | utts | WER | sub | del | ins | names |\n|---|---|---|---|---|---|---|")
     with torch.no_grad():
-        score("CTC head, greedy", refs, [text(ctc_greedy(model, *x)) for x in inputs])
+        score("CTC head, greedy", refs, [text(ctc_greedy(model, *x)) for x in inputs], names)
         for max_symbols, penalty in itertools.product(args.max_symbols, args.blank_penalty):
             model.joiner.forward = with_blank_penalty(model, penalty)
             hyps = [text(greedy_search(model, *x, max_symbols=max_symbols)[0]) for x in inputs]
             name = f"transducer, greedy, {max_symbols} symbols a frame, blank penalty {penalty:g}"
-            score(name, refs, hyps)
+            score(name, refs, hyps, names)
     return 0
 
 

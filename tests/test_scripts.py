@@ -1,0 +1,28 @@
+"""Helpers of the analysis scripts under scripts/ (their entry points need a trained model)."""
+
+import importlib.util
+from pathlib import Path
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+
+
+def _module(name: str):
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_names_column_counts_aligned_hits_inside_contact_and_device_slots(capsys) -> None:
+    script = _module("ctc_vs_transducer")
+    refs = ["call ann lee now", "turn on the noodle lamp"]
+    slots = [
+        [{"type": "contact", "start": 5, "end": 12}],
+        [{"type": "device", "start": 12, "end": 23}, {"type": "city", "start": 0, "end": 4}],
+    ]
+    names = [script.name_positions(r, s) for r, s in zip(refs, slots)]
+    assert names == [{1, 2}, {3, 4}]
+    # "lee" is substituted, "noodle" deleted; "turn" is right but not a name word
+    script.score("probe", refs, ["call ann li now", "turn on the lamp"], names)
+    row = capsys.readouterr().out.strip().strip("|").split("|")
+    assert [c.strip() for c in row][-1] == "50.0"  # ann and lamp of ann, lee, noodle, lamp
