@@ -230,3 +230,46 @@ def test_layer_without_precompute_still_works(mean_layer: str):
     out = greedy_search(model, features, feature_lens, phrase_emb=torch.randn(4, 16))
     assert len(out) == 3
     assert all(q[0] == c[0] == m[0] and c[1] == m[1] == 5 for q, c, m in _MeanLayer.seen)
+
+
+def _union_context(model: Transducer, context: ContextBatch, batch_size: int):
+    """The batch context as the union of the lists under a mask: the reference the gathered
+    per-utterance context must equal."""
+    emb = model.encode_phrases(context.tokens, context.lengths)
+    return model.make_context(
+        emb, context.mask[:, model.phrase_entries(context.lengths)], batch_size
+    )
+
+
+@pytest.mark.parametrize("encoder", ["bilstm", "bilstm_tokens"])
+def test_each_utterance_attends_to_its_own_list_as_under_a_mask(encoder: str, monkeypatch):
+    features, feature_lens, tokens, _ = _batch()
+    lists = [[[3, 4], [12, 13, 14], [15]], [[12, 13, 14], [16, 17]], []]
+    context = ContextBatch.from_lists(lists)
+    model = _model(context_encoder={"type": encoder, "context_dim": 16, "num_heads": 2}).eval()
+    with torch.no_grad():
+        for layer in (model.audio_bias, model.label_bias):
+            layer.proj.weight.normal_(0, 0.3)
+    ours = model(features, feature_lens, tokens, context)
+    empty = model(features, feature_lens, tokens, None)
+    monkeypatch.setattr(Transducer, "_batch_context", _union_context)
+    ref = model(features, feature_lens, tokens, context)
+    assert not torch.allclose(ours.pruned, empty.pruned)  # the lists change the loss
+    for a, b in zip(ours, ref):
+        assert torch.allclose(a, b, atol=1e-4, rtol=1e-5)
+
+
+def test_per_token_encoder_gives_a_vector_per_phrase_token():
+    model = _model(context_encoder={"type": "bilstm_tokens", "context_dim": 16, "num_heads": 2})
+    tokens = torch.tensor([[3, 4, 5], [6, 0, 0]])
+    lengths = torch.tensor([3, 1])
+    emb = model.encode_phrases(tokens, lengths)
+    assert emb.shape == (4, 16)
+    assert model.phrase_entries(lengths).tolist() == [0, 0, 0, 1]
+    # A bilstm model's weights load into the per-token encoder: same parameters.
+    phrase_level = _model()
+    model.load_state_dict(phrase_level.state_dict())
+    summary = phrase_level.encode_phrases(tokens, lengths)
+    half = 8  # the forward half ends at the last token, the backward half at the first
+    assert torch.allclose(model.encode_phrases(tokens, lengths)[2, :half], summary[0, :half])
+    assert torch.allclose(model.encode_phrases(tokens, lengths)[0, half:], summary[0, half:])

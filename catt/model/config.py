@@ -109,7 +109,7 @@ class ContextEncoderConfig:
         _choice("context_encoder.type", self.type, CONTEXT_ENCODERS)
         for name in ("context_dim", "num_layers", "num_heads"):
             _positive(f"context_encoder.{name}", getattr(self, name))
-        if self.type == "bilstm" and self.context_dim % 2:
+        if self.type in ("bilstm", "bilstm_tokens") and self.context_dim % 2:
             raise ModelConfigError(
                 f"context_encoder.context_dim={self.context_dim} must be even for bilstm"
             )

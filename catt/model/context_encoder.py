@@ -3,6 +3,10 @@
 Shapes: N phrases, L tokens in the longest phrase (padded with 0), V vocabulary, Dc context
 dimension.
 
+An encoder whose class sets ``per_token = True`` returns one vector per token instead,
+``[N, L, Dc]`` (padding positions are dropped by the model): the biasing layers then attend to
+the tokens of every phrase, not to one summary of it (see :class:`BiLSTMTokenEncoder`).
+
 Every encoder has its own token embedding table (shared with nothing): the phrase vectors can be
 trained, frozen or swapped without touching the predictor.
 
@@ -26,6 +30,7 @@ from catt.model.encoder import padding_mask, sinusoidal_positions
 __all__ = [
     "ContextEncoder",
     "BiLSTMContextEncoder",
+    "BiLSTMTokenEncoder",
     "TransformerContextEncoder",
     "CONTEXT_ENCODERS",
     "register_context_encoder",
@@ -38,6 +43,8 @@ class ContextEncoder(nn.Module):
     Constructors are keyword-only: ``vocab_size``, ``context_dim``, ``num_layers``,
     ``num_heads``, ``dropout``.
     """
+
+    per_token = False
 
     def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:  # pragma: no cover
         raise NotImplementedError
@@ -87,6 +94,33 @@ class BiLSTMContextEncoder(ContextEncoder):
         )
         _, (h_n, _) = self.lstm(packed)  # h_n: [num_layers * 2, N, Dc / 2]
         return torch.cat([h_n[-2], h_n[-1]], dim=-1)
+
+
+@register_context_encoder("bilstm_tokens")
+class BiLSTMTokenEncoder(BiLSTMContextEncoder):
+    """The BiLSTM of ``bilstm``, keeping its output at every token: [N, L, Dc].
+
+    Each vector holds its token and both neighbourhoods of the phrase, so the label side can
+    find where in a phrase the tokens it just emitted are, and read what comes next; the audio
+    side can match a stretch of sound to a piece of a name rather than to the whole name. The
+    parameters are those of ``bilstm`` (a model of one type can start from the other's).
+    """
+
+    per_token = True
+
+    def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
+        """tokens [N, L], lengths [N] -> [N, L, Dc] (padding positions are zeros)."""
+        packed = nn.utils.rnn.pack_padded_sequence(
+            self.embedding(tokens),
+            lengths.clamp(min=1).cpu(),
+            batch_first=True,
+            enforce_sorted=False,
+        )
+        out, _ = self.lstm(packed)
+        out, _ = nn.utils.rnn.pad_packed_sequence(
+            out, batch_first=True, total_length=tokens.size(1)
+        )
+        return out
 
 
 @register_context_encoder("transformer")

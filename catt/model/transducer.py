@@ -122,11 +122,31 @@ class Transducer(nn.Module):
         """
         return self.encoder(features, feature_lens)
 
+    @property
+    def per_token(self) -> bool:
+        """True when the context encoder gives a vector per phrase token (see
+        :meth:`encode_phrases`)."""
+        return bool(getattr(self.context_encoder, "per_token", False))
+
     def encode_phrases(self, tokens: Tensor, lengths: Tensor) -> Tensor:
-        """Phrase vectors tokens [N, L], lengths [N] -> [N, Dc] ([N, 0] without context)."""
+        """Phrase vectors tokens [N, L], lengths [N] -> [N, Dc] ([N, 0] without context).
+
+        With a per-token encoder, one vector per token instead: [sum(lengths), Dc], phrase after
+        phrase (:meth:`phrase_entries` maps them to their phrases). The biasing layers attend to
+        these entries exactly as to phrase vectors.
+        """
         if self.context_encoder is None:
             return tokens.new_zeros(tokens.size(0), 0, dtype=torch.float32)
-        return self.context_encoder(tokens, lengths)
+        out = self.context_encoder(tokens, lengths)
+        if self.per_token:
+            positions = torch.arange(tokens.size(1), device=tokens.device)
+            out = out[positions[None, :] < lengths[:, None]]
+        return out
+
+    def phrase_entries(self, lengths: Tensor) -> Tensor:
+        """The phrase of each vector of :meth:`encode_phrases`: [N] or [sum(lengths)] indices."""
+        index = torch.arange(lengths.size(0), device=lengths.device)
+        return torch.repeat_interleave(index, lengths) if self.per_token else index
 
     def prepare_phrases(self, phrase_emb: Tensor) -> PhraseVectors:
         """A phrase list ready for decoding: phrase_emb [N, Dc] -> [1, N+1, Dc] (no-bias vector
@@ -252,10 +272,28 @@ class Transducer(nn.Module):
         return Losses(simple, pruned, ctc)
 
     def _batch_context(self, context: Optional[ContextBatch], batch_size: int) -> BiasingContext:
+        """The batch's context: each utterance's own list, gathered into [B, K+1, Dc] (K: the
+        longest list; padding masked).
+
+        The union of a batch's lists is about B times longer than one list: attending to the
+        union under a mask would give the same result at B times the cost.
+        """
         if context is None or not self.uses_context or context.num_phrases == 0:
             return self.make_context(None, None, batch_size)
         phrase_emb = self.encode_phrases(context.tokens, context.lengths)
-        return self.make_context(phrase_emb, context.mask, batch_size)
+        mask = context.mask[:, self.phrase_entries(context.lengths)]  # [B, N] (or per token)
+        count = mask.sum(dim=1)
+        k = int(count.max())
+        if k == 0:
+            return self.make_context(None, None, batch_size)
+        # Listed entries first, in their order: [B, K] indices into phrase_emb.
+        order = torch.sort((~mask).to(torch.uint8), dim=1, stable=True).indices[:, :k]
+        listed = torch.arange(k, device=mask.device)[None, :] < count[:, None]
+        no_bias = self.no_bias.view(1, 1, -1).expand(batch_size, 1, -1)
+        return BiasingContext(
+            torch.cat([no_bias, phrase_emb[order]], dim=1),
+            torch.cat([torch.ones_like(listed[:, :1]), listed], dim=1),
+        )
 
 
 def _apply_bias(layer: nn.Module, x: Tensor, ctx: BiasingContext) -> Tensor:
