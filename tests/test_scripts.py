@@ -26,3 +26,15 @@ def test_names_column_counts_aligned_hits_inside_contact_and_device_slots(capsys
     script.score("probe", refs, ["call ann li now", "turn on the lamp"], names)
     row = capsys.readouterr().out.strip().strip("|").split("|")
     assert [c.strip() for c in row][-1] == "50.0"  # ann and lamp of ann, lee, noodle, lamp
+
+
+def test_list_probe_distractors_are_other_names_drawn_the_same_way_each_time() -> None:
+    script = _module("list_probe")
+    pool = ["ann lee", "bob ray", "cy twain", "di fox", "ed moon"]
+    own = ["bob ray"]
+    drawn = script.with_distractors(own, pool, 3, "cut-7")
+    assert drawn[0] == "bob ray" and len(drawn) == 4
+    assert "bob ray" not in drawn[1:] and set(drawn[1:]) <= set(pool)
+    assert drawn == script.with_distractors(own, pool, 3, "cut-7")
+    assert len(script.with_distractors(own, pool, 50, "cut-7")) == 5  # the pool runs out
+    assert script.with_distractors(own, pool, 0, "cut-7") == own
