@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import Tensor
 
-from catt.decode.search import _Labels, greedy_search, modified_beam_search
+from catt.decode.search import _Labels, encode_phrase_list, greedy_search, modified_beam_search
 from catt.model import BIASING_LAYERS, ContextBatch, ModelConfig, Transducer, build_model
 from catt.model.biasing import AttentionBiasing, BiasingLayer, register_biasing_layer
 from catt.model.context import BiasingContext
@@ -257,6 +257,19 @@ def test_each_utterance_attends_to_its_own_list_as_under_a_mask(encoder: str, mo
     assert not torch.allclose(ours.pruned, empty.pruned)  # the lists change the loss
     for a, b in zip(ours, ref):
         assert torch.allclose(a, b, atol=1e-4, rtol=1e-5)
+
+
+def test_per_token_model_decodes_with_a_list_of_token_entries():
+    model = _model(context_encoder={"type": "bilstm_tokens", "context_dim": 16, "num_heads": 2})
+    model.eval()
+    features, feature_lens, _, _ = _batch()
+    emb = encode_phrase_list(model, [[3, 4], [12, 13, 14]])
+    assert emb.shape == (5, 16)  # one vector per token
+    prepared = model.prepare_phrases(emb)
+    assert prepared.num_phrases == 5
+    with_list = greedy_search(model, features, feature_lens, phrase_emb=prepared)
+    beam = modified_beam_search(model, features, feature_lens, beam=2, phrase_emb=prepared)
+    assert len(with_list) == len(beam) == 3
 
 
 def test_per_token_encoder_gives_a_vector_per_phrase_token():
