@@ -20,7 +20,7 @@ To add an encoder, subclass :class:`ContextEncoder` and register it::
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Type
+from typing import Any, Callable, Dict, Tuple, Type
 
 import torch
 from torch import Tensor, nn
@@ -86,14 +86,18 @@ class BiLSTMContextEncoder(ContextEncoder):
 
     def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
         """tokens [N, L], lengths [N] -> [N, Dc]."""
+        _, (h_n, _) = self._run(tokens, lengths)  # h_n: [num_layers * 2, N, Dc / 2]
+        return torch.cat([h_n[-2], h_n[-1]], dim=-1)
+
+    def _run(self, tokens: Tensor, lengths: Tensor) -> Tuple[Any, Any]:
+        """The LSTM over the packed phrases: (packed outputs, (h_n, c_n))."""
         packed = nn.utils.rnn.pack_padded_sequence(
             self.embedding(tokens),
             lengths.clamp(min=1).cpu(),
             batch_first=True,
             enforce_sorted=False,
         )
-        _, (h_n, _) = self.lstm(packed)  # h_n: [num_layers * 2, N, Dc / 2]
-        return torch.cat([h_n[-2], h_n[-1]], dim=-1)
+        return self.lstm(packed)
 
 
 @register_context_encoder("bilstm_tokens")
@@ -110,13 +114,7 @@ class BiLSTMTokenEncoder(BiLSTMContextEncoder):
 
     def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
         """tokens [N, L], lengths [N] -> [N, L, Dc] (padding positions are zeros)."""
-        packed = nn.utils.rnn.pack_padded_sequence(
-            self.embedding(tokens),
-            lengths.clamp(min=1).cpu(),
-            batch_first=True,
-            enforce_sorted=False,
-        )
-        out, _ = self.lstm(packed)
+        out, _ = self._run(tokens, lengths)
         out, _ = nn.utils.rnn.pad_packed_sequence(
             out, batch_first=True, total_length=tokens.size(1)
         )
