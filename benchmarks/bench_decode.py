@@ -2,7 +2,9 @@
 
 Real-time factor (decoding seconds / audio seconds) of greedy search and of modified beam search
 (beam 4), with no list and with lists of 10, 100, 1,000 and 10,000 phrases, deep biasing (the
-CATT layers, no boosting) and boosting (the trie, no deep biasing) separately. Greedy search with
+CATT layers, no boosting) and boosting (the trie, no deep biasing) separately, and deep biasing
+with token vectors (``context_encoder.type: bilstm_tokens``: the layers attend to every token of
+every phrase; the same weights, so only the list's length in entries differs). Greedy search with
 boosting is the beam search at beam 1 (``greedy_search`` takes no trie, as in the Transcriber).
 Utterances are decoded one at a time (batch 1, as on a device). Phrase vectors and tries are
 built once per list, outside the timed decoding, and timed on their own. Each case reports the
@@ -24,6 +26,7 @@ utterances of ~2.5 s, 80 bins): the encoder's cost depends on their length only.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import tempfile
 import time
@@ -47,6 +50,7 @@ class Setup:
     """A model, its tokenizer and the utterances to decode (features [T, 80] each)."""
 
     model: Any
+    tokens_model: Any  # the same weights with the per-token context encoder
     tokenizer: Any
     features: List[torch.Tensor]
     blank_bias: float  # the joiner's initial blank logit bias, before any offset
@@ -63,6 +67,7 @@ class PreparedList:
     size: int
     token_ids: List[List[int]]
     phrase_emb: Any  # PhraseVectors
+    token_emb: Any  # PhraseVectors of the per-token model: one entry per phrase token
     trie: Any
 
 
@@ -76,8 +81,16 @@ def build_setup(
     torch.manual_seed(0)
     cfg = ModelConfig.preset(preset, vocab_size=tokenizer.vocab_size, blank_id=tokenizer.blank_id)
     model = build_model(cfg).eval()
+    per_token = dataclasses.replace(
+        cfg, context_encoder=dataclasses.replace(cfg.context_encoder, type="bilstm_tokens")
+    )
+    tokens_model = build_model(per_token).eval()
+    tokens_model.load_state_dict(model.state_dict())
+    # One joiner: the blank offset set on it holds for both models.
+    tokens_model.joiner = model.joiner
     features = random_features(num_utts, frames, seed=1)
-    return Setup(model, tokenizer, features, float(model.joiner.out.bias[model.blank_id]))
+    blank = float(model.joiner.out.bias[model.blank_id])
+    return Setup(model, tokens_model, tokenizer, features, blank)
 
 
 def emission_rate(model: Any, features: Sequence[torch.Tensor], **kwargs: Any) -> float:
@@ -100,7 +113,7 @@ def calibrate_blank(setup: Setup, **kwargs: Any) -> Tuple[float, float]:
     Calibrated on the first 3 utterances under the condition ``kwargs`` (phrase_emb, trie), so
     that every condition does the same amount of label-side work. Returns (offset, rate).
     """
-    model, features = setup.model, setup.features[:3]
+    model, features = kwargs.pop("model", setup.model), setup.features[:3]
     bias = model.joiner.out.bias
     lo, hi = 0.0, 16.0
     for _ in range(8):
@@ -123,8 +136,10 @@ def prepare_list(setup: Setup, size: int, *, boost: float = BOOST) -> PreparedLi
     token_ids = [setup.tokenizer.encode_phrase(n) for n in names]
     with torch.no_grad():
         emb = setup.model.prepare_phrases(encode_phrase_list(setup.model, token_ids))
+        m = setup.tokens_model
+        token_emb = m.prepare_phrases(encode_phrase_list(m, token_ids))
     trie = ContextTrie(token_ids, boost=boost, transparent_ids=_tag_ids(setup.tokenizer))
-    return PreparedList(size, token_ids, emb, trie)
+    return PreparedList(size, token_ids, emb, token_emb, trie)
 
 
 def _tag_ids(tokenizer: Any) -> List[int]:
@@ -215,6 +230,8 @@ def run_cases(setup: Setup, sizes: Sequence[int], runs: int) -> List[Dict[str, A
     for n in sizes:
         plan.append(("deep", n, {"phrase_emb": lists[n].phrase_emb}))
         plan.append(("boost", n, {"trie": lists[n].trie}))
+        tokens = {"phrase_emb": lists[n].token_emb, "model": setup.tokens_model}
+        plan.append(("deep_tokens", n, tokens))
     cases = []
     for mode, n, kwargs in plan:
         print(f"decode: calibrate {mode} {n} ...", file=sys.stderr, flush=True)
@@ -243,10 +260,12 @@ def _time_one(setup: Setup, case: Dict[str, Any], *, warmup: bool) -> None:
     bias = setup.model.joiner.out.bias
     with torch.no_grad():
         bias[setup.model.blank_id] = setup.blank_bias + case["blank_offset"]
+    kwargs = dict(case["kwargs"])
+    model = kwargs.pop("model", setup.model)
     if warmup:
-        decode_all(setup.model, setup.features[:1], **case["kwargs"])
+        decode_all(model, setup.features[:1], **kwargs)
     tic = time.perf_counter()
-    case["tokens"] = decode_all(setup.model, setup.features, **case["kwargs"])
+    case["tokens"] = decode_all(model, setup.features, **kwargs)
     case["runs"].append(time.perf_counter() - tic)
     case["limit"] = min(case["limit"], max(1, int(RUN_BUDGET // case["runs"][0])))
 

@@ -17,7 +17,12 @@ from benchlib import REPO
 from catt.io import atomic_path, atomic_write_text
 
 NAMES = ("train", "loss", "decode", "model")
-MODES = {"none": "no list", "deep": "deep biasing", "boost": "boosting"}
+MODES = {
+    "none": "no list",
+    "deep": "deep biasing",
+    "boost": "boosting",
+    "deep_tokens": "deep biasing, token vectors",
+}
 SEARCHES = {"greedy": "greedy", "beam4": "beam 4"}
 
 
@@ -177,7 +182,7 @@ def decode_section(r: Optional[Dict[str, Any]], img: Optional[str]) -> List[str]
     rows = []
     for search, title in SEARCHES.items():
         none = _case(r, search, "none", 0)
-        for mode in ("deep", "boost"):
+        for mode in ("deep", "boost", "deep_tokens"):
             cells = [_rtf_cell(none)] + [_rtf_cell(_case(r, search, mode, n)) for n in sizes]
             rows.append([title, MODES[mode], *cells])
     p = r["list_preparation"]
@@ -214,7 +219,7 @@ def plot_decode(r: Dict[str, Any], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     colors = {"greedy": "tab:blue", "beam4": "tab:orange"}
     for search, title in SEARCHES.items():
-        for mode, style in (("deep", "-o"), ("boost", "--s")):
+        for mode, style in (("deep", "-o"), ("boost", "--s"), ("deep_tokens", "-^")):
             points = [(n, c["rtf"]) for n in sizes if (c := _case(r, search, mode, n))]
             if points:
                 xs, ys = zip(*points)
@@ -369,7 +374,9 @@ METHOD = """\
   emit at nearly every frame). Synthetic 80-bin features; utterances decoded one at a time on
   one thread. Greedy with boosting is the beam search at beam 1. Phrase lists are invented
   two-word names; their vectors and tries are built once per list, outside the timed decoding,
-  and timed on their own ("encoding a list" = tokenizing plus the phrase vectors).
+  and timed on their own ("encoding a list" = tokenizing plus the phrase vectors). "Token
+  vectors" is the same model with `context_encoder.type: bilstm_tokens`: one entry per phrase
+  token, so a list of N phrases is attended to as about 4 N entries.
 - **int8** (`bench_model.py`): `torch.quantization.quantize_dynamic` of the `nn.Linear` layers
   (attention output projections, LSTMs, convolutions, embeddings stay float). The int8 file size
   is the quantized state dict plus the tokenizer. The accuracy check needs the demo's trained

@@ -67,7 +67,8 @@ def test_decode_results(quick_run: Path) -> None:
     sizes = data["list_sizes"]
     keys = {(c["search"], c["mode"], c["phrases"]) for c in data["cases"]}
     expected = {(s, "none", 0) for s in ("greedy", "beam4")}
-    expected |= {(s, m, n) for s in ("greedy", "beam4") for m in ("deep", "boost") for n in sizes}
+    modes = ("deep", "boost", "deep_tokens")
+    expected |= {(s, m, n) for s in ("greedy", "beam4") for m in modes for n in sizes}
     assert keys == expected
     assert all(c["rtf"] > 0 and c["tokens"] > 0 for c in data["cases"])
     assert data["list_preparation"]["phrases"] == max(sizes)
@@ -90,7 +91,7 @@ def test_page_and_plot(quick_run: Path) -> None:
     page = (quick_run / "doc" / "benchmarks.md").read_text()
     for heading in ("## Goals", "## Training throughput", "## Loss", "## Decoding", "## Model"):
         assert heading in page
-    assert "](img/decode.png)" in page
+    assert "](img/decode.png)" in page and "deep biasing, token vectors" in page
     assert "met" in page and "--quick" in page
     png = (quick_run / "doc" / "img" / "decode.png").read_bytes()
     assert png.startswith(b"\x89PNG")
