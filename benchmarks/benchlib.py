@@ -144,11 +144,14 @@ def write_result(path: Path, name: str, quick: bool, **fields: Any) -> None:
 
 
 def relative_path(path: Union[str, Path]) -> str:
-    """``path`` relative to the repository when it is inside it, else as given."""
-    try:
-        return str(Path(path).resolve().relative_to(REPO))
-    except ValueError:
-        return str(path)
+    """``path`` relative to the repository when it is inside it, else as given (``exp/`` and
+    ``data/`` may be symbolic links to another disk: the link's path counts)."""
+    for candidate in (Path(path).absolute(), Path(path).resolve()):
+        try:
+            return str(candidate.relative_to(REPO))
+        except ValueError:
+            continue
+    return str(path)
 
 
 def _word(rng: random.Random, syllables: int) -> str:

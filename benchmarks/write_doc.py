@@ -394,8 +394,9 @@ simple loss that gathers from `am` [B, T, V] directly (the same values) would re
 
 DEEP_NOTE = """\
 Where deep biasing's time goes: the keys and values of the phrase vectors depend on the list
-alone, so they are projected once per list (`BiasingLayer.precompute`, cached on the
-`BiasingContext`) and every query then costs O(N D): scores against the N+1 keys and the
+alone, so they are projected once per list (`BiasingLayer.precompute`, cached on the list's
+`PhraseVectors` from `Transducer.prepare_phrases`) and every query then costs O(N D): scores
+against the N+1 keys and the
 weighted sum of the values. Before that cache the layers re-projected the whole list on every
 call (2 N Dc D multiply-adds for the audio of each utterance and for each new label embedding of
 each hypothesis), and a 1,000-phrase list added +327 % to greedy and +1,048 % to beam-4
