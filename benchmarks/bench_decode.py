@@ -154,7 +154,12 @@ def decode_all(
     phrase_emb: Any = None,  # PhraseVectors
     trie: Any = None,
 ) -> int:
-    """Decode every utterance alone; returns the number of tokens emitted."""
+    """Decode every utterance alone; returns the number of tokens emitted.
+
+    One symbol a frame (the searches' default), not the Transcriber's 3: the blank offset is
+    calibrated on greedy search, and with up to 3 symbols a random joiner's emission jumps with
+    the offset so that beam search emitted nothing at the calibrated offset (tried).
+    """
     from catt.decode.search import greedy_search, modified_beam_search
 
     emitted = 0

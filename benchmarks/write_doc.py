@@ -372,11 +372,12 @@ METHOD = """\
   weights) whose joiner gets a blank-logit offset, calibrated per condition, so that search
   emits about one token per four encoder frames like a trained model (a random joiner would
   emit at nearly every frame). Synthetic 80-bin features; utterances decoded one at a time on
-  one thread. Greedy with boosting is the beam search at beam 1. Phrase lists are invented
-  two-word names; their vectors and tries are built once per list, outside the timed decoding,
-  and timed on their own ("encoding a list" = tokenizing plus the phrase vectors). "Token
-  vectors" is the same model with `context_encoder.type: bilstm_tokens`: one entry per phrase
-  token, so a list of N phrases is attended to as about 4 N entries.
+  one thread, one symbol a frame (the calibration needs it; the Transcriber allows 3). Greedy
+  with boosting is the beam search at beam 1. Phrase lists are invented two-word names; their
+  vectors and tries are built once per list, outside the timed decoding, and timed on their own
+  ("encoding a list" = tokenizing plus the phrase vectors). "Token vectors" is the same model
+  with `context_encoder.type: bilstm_tokens`: one entry per phrase token, so a list of N
+  phrases is attended to as about 4 N entries.
 - **int8** (`bench_model.py`): `torch.quantization.quantize_dynamic` of the `nn.Linear` layers
   (attention output projections, LSTMs, convolutions, embeddings stay float). The int8 file size
   is the quantized state dict plus the tokenizer. The accuracy check needs the demo's trained
