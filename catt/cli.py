@@ -67,7 +67,9 @@ def _cmd_train_bpe(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from catt.train import train
 
-    model_path = train(args.config, args.exp_dir, resume=args.resume, overrides=args.set)
+    model_path = train(
+        args.config, args.exp_dir, resume=args.resume, overrides=args.set, init_from=args.init_from
+    )
     print(model_path)
     return 0
 
@@ -163,6 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, required=True)
     p.add_argument("--exp-dir", type=Path, required=True)
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
+    p.add_argument(
+        "--init-from",
+        type=Path,
+        metavar="MODEL",
+        help="start a fresh run from the weights of a model file or checkpoint (fine-tuning)",
+    )
     p.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key"
     )

@@ -716,6 +716,17 @@ class Trainer:
         _set_rng_state(rng[self.dist.rank] if self.dist.rank < len(rng) else rng[0])
         logger.info("resumed from %s (step %d, epoch %d)", path, self.step, self.epoch)
 
+    def init_weights(self, path: Path) -> None:
+        """Start from the weights of a model file or checkpoint (the optimizer, schedule and
+        step start afresh). Its parameters must fit this config's model (same names, shapes)."""
+        from catt.model.checkpoint import load_weights
+
+        try:
+            self.model.load_state_dict(load_weights(path))
+        except RuntimeError as e:
+            raise CheckpointError(f"{path}: does not fit the model ({_one_line(e)})") from None
+        logger.info("initialized from %s", path)
+
     # -- the loop
 
     def _done(self) -> bool:
@@ -882,21 +893,34 @@ def _setup_logging(exp_dir: Path, is_main: bool) -> Tuple[Optional[logging.Handl
     return handler, old_level
 
 
-def _start(trainer: Trainer, resume: bool) -> None:
-    """Load the latest checkpoint when resuming; a fresh start needs an empty checkpoint dir."""
+def _start(trainer: Trainer, resume: bool, init_from: Optional[Path] = None) -> None:
+    """Load the latest checkpoint when resuming; a fresh start needs an empty checkpoint dir and
+    takes its first weights from ``init_from`` when given."""
     existing = list_checkpoints(trainer.exp_dir)
     if resume and existing:
         trainer.load_state(load_checkpoint(existing[-1]), existing[-1])
-    elif resume:
-        logger.info("no checkpoint in %s: starting from scratch", trainer.exp_dir)
-    elif existing:
+        if init_from is not None:
+            logger.info("resuming %s: --init-from %s is not used", existing[-1], init_from)
+        return
+    if existing:
         raise CheckpointError(
             f"{trainer.exp_dir / 'checkpoints'} already has checkpoints: pass --resume to "
             "continue, or use a new --exp-dir"
         )
+    if resume:
+        logger.info("no checkpoint in %s: starting from scratch", trainer.exp_dir)
+    if init_from is not None:
+        trainer.init_weights(init_from)
 
 
-def train(config_path: Path, exp_dir: Path, *, resume: bool, overrides: List[str]) -> Path:
+def train(
+    config_path: Path,
+    exp_dir: Path,
+    *,
+    resume: bool,
+    overrides: List[str],
+    init_from: Optional[Path] = None,
+) -> Path:
     """Train from a YAML config into ``exp_dir``; return the final model file ``exp_dir/model.pt``.
 
     Args:
@@ -904,6 +928,8 @@ def train(config_path: Path, exp_dir: Path, *, resume: bool, overrides: List[str
         exp_dir: the experiment directory (created).
         resume: continue from the latest checkpoint in ``exp_dir`` (a fresh start if none).
         overrides: ``key.sub=value`` items applied over the config.
+        init_from: a model file or checkpoint whose weights a fresh run starts from (fine-tuning;
+            not used when resuming from a checkpoint of ``exp_dir``).
     """
     config = load_train_config(config_path, overrides)
     exp_dir = Path(exp_dir)
@@ -916,7 +942,7 @@ def train(config_path: Path, exp_dir: Path, *, resume: bool, overrides: List[str
         _barrier(info)
         handler, old_level = _setup_logging(exp_dir, info.is_main)
         trainer = Trainer(config, exp_dir, info)
-        _start(trainer, resume)
+        _start(trainer, resume, init_from)
         if info.is_main:
             resolved = config.to_dict()
             resolved["model"] = trainer.model_dict

@@ -22,6 +22,7 @@ from catt.train import (
     DistInfo,
     TrainConfig,
     Trainer,
+    _start,
     apply_overrides,
     list_checkpoints,
     load_train_config,
@@ -178,6 +179,38 @@ def test_resume_rejects_a_corrupt_checkpoint_and_fresh_runs_refuse_old_ones(
     with pytest.raises(ConfigError, match="train.seed is 1, the checkpoint's is 42"):
         train(config, exp, resume=True, overrides=["train.seed=1", "train.max_steps=3"])
     assert train(config, exp, resume=True, overrides=["train.max_steps=3"]).is_file()
+
+
+def test_init_from_starts_a_fresh_run_from_a_model_or_checkpoint(
+    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    config = write_config(tmp_path / "c.yaml", corpus, max_steps=2, checkpoint_every=1)
+    source = train(config, tmp_path / "source", resume=False, overrides=[])
+    checkpoint = list_checkpoints(tmp_path / "source")[-1]
+    for path, weights in (
+        (source, load_model(source)[0].state_dict()),
+        (checkpoint, torch.load(checkpoint, weights_only=False)["model"]),
+    ):
+        fresh = Trainer(load_train_config(config), tmp_path / f"fine-{path.stem}", DistInfo())
+        before = {k: v.clone() for k, v in fresh.model.state_dict().items()}
+        _start(fresh, False, path)
+        state = fresh.model.state_dict()
+        assert fresh.step == 0
+        assert all(torch.equal(state[k], weights[k].to(state[k].dtype)) for k in state)
+        assert any(not torch.equal(state[k], before[k]) for k in state)
+    # A model of another shape, a missing file: one-line errors, exit code 2 from the CLI.
+    other = Trainer(
+        load_train_config(config, ["model.joiner_dim=8"]), tmp_path / "other", DistInfo()
+    )
+    with pytest.raises(CheckpointError, match="does not fit the model") as err:
+        _start(other, False, source)
+    assert "\n" not in str(err.value)
+    args = ["train", "--config", str(config), "--exp-dir", str(tmp_path / "x")]
+    assert cli_main([*args, "--init-from", str(tmp_path / "missing.pt")]) == 2
+    assert "missing.pt" in capsys.readouterr().err
+    # Fine-tuning runs end to end from the CLI.
+    assert cli_main([*args, "--init-from", str(source)]) == 0
+    assert "initialized from" in (tmp_path / "x" / "train.log").read_text()
 
 
 # ----------------------------------------------------------------------------- non-finite

@@ -22,7 +22,13 @@ from catt.io import atomic_torch_save
 from catt.model.config import ModelConfig
 from catt.model.transducer import Transducer, build_model
 
-__all__ = ["MODEL_FORMAT", "save_model", "load_model", "average_state_dicts"]
+__all__ = [
+    "MODEL_FORMAT",
+    "save_model",
+    "load_model",
+    "load_weights",
+    "average_state_dicts",
+]
 
 MODEL_FORMAT = "catt-model-v1"
 
@@ -104,6 +110,15 @@ def _state_dict_of(obj: Any, path: PathLike) -> Dict[str, Tensor]:
         if obj and all(isinstance(v, Tensor) for v in obj.values()):
             return obj
     raise CheckpointError(f"{path} holds no model state_dict")
+
+
+def load_weights(path: PathLike) -> Dict[str, Tensor]:
+    """The model state dict of a model file or a training checkpoint.
+
+    Raises:
+        CheckpointError: missing, truncated or corrupt, or holding no model state dict.
+    """
+    return _state_dict_of(_read(path, "model file or checkpoint", weights_only=False), path)
 
 
 def average_state_dicts(paths: Sequence[PathLike]) -> Dict[str, Tensor]:
