@@ -721,10 +721,14 @@ class Trainer:
         step start afresh). Its parameters must fit this config's model (same names, shapes)."""
         from catt.model.checkpoint import load_weights
 
-        try:
-            self.model.load_state_dict(load_weights(path))
-        except RuntimeError as e:
-            raise CheckpointError(f"{path}: does not fit the model ({_one_line(e)})") from None
+        state, own = load_weights(path), self.model.state_dict()
+        problems = _misfits(state, own)
+        if problems:
+            raise CheckpointError(
+                f"{path}: does not fit the model of this config ({problems}; another vocabulary "
+                "or model section?)"
+            )
+        self.model.load_state_dict(state)
         logger.info("initialized from %s", path)
 
     # -- the loop
@@ -891,6 +895,31 @@ def _setup_logging(exp_dir: Path, is_main: bool) -> Tuple[Optional[logging.Handl
     if catt_logger.getEffectiveLevel() > logging.INFO:
         catt_logger.setLevel(logging.INFO)
     return handler, old_level
+
+
+def _misfits(state: Mapping[str, torch.Tensor], own: Mapping[str, torch.Tensor]) -> str:
+    """What keeps ``state`` from loading into a model whose state dict is ``own`` ("" if
+    nothing), one clause per kind, naming the first of each.
+
+    >>> t = torch.zeros
+    >>> _misfits({"a": t(2), "c": t(1)}, {"a": t(3), "b": t(1)})
+    '1 of another shape (a: [2] in the file, [3] in the model), 1 missing (b), 1 unknown (c)'
+    """
+    shapes = [k for k in own if k in state and state[k].shape != own[k].shape]
+    missing = [k for k in own if k not in state]
+    unknown = [k for k in state if k not in own]
+    out = []
+    if shapes:
+        k = shapes[0]
+        out.append(
+            f"{len(shapes)} of another shape ({k}: {list(state[k].shape)} in the file, "
+            f"{list(own[k].shape)} in the model)"
+        )
+    if missing:
+        out.append(f"{len(missing)} missing ({missing[0]})")
+    if unknown:
+        out.append(f"{len(unknown)} unknown ({unknown[0]})")
+    return ", ".join(out)
 
 
 def _start(trainer: Trainer, resume: bool, init_from: Optional[Path] = None) -> None:

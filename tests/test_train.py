@@ -204,7 +204,7 @@ def test_init_from_starts_a_fresh_run_from_a_model_or_checkpoint(
     )
     with pytest.raises(CheckpointError, match="does not fit the model") as err:
         _start(other, False, source)
-    assert "\n" not in str(err.value)
+    assert "\n" not in str(err.value) and "joiner.enc_proj.weight" in str(err.value)
     args = ["train", "--config", str(config), "--exp-dir", str(tmp_path / "x")]
     assert cli_main([*args, "--init-from", str(tmp_path / "missing.pt")]) == 2
     assert "missing.pt" in capsys.readouterr().err
