@@ -397,12 +397,11 @@ DEEP_NOTE = """\
 Where deep biasing's time goes: the keys and values of the phrase vectors depend on the list
 alone, so they are projected once per list (`BiasingLayer.precompute`, cached on the list's
 `PhraseVectors` from `Transducer.prepare_phrases`) and every query then costs O(N D): scores
-against the N+1 keys and the
-weighted sum of the values. Before that cache the layers re-projected the whole list on every
-call (2 N Dc D multiply-adds for the audio of each utterance and for each new label embedding of
-each hypothesis), and a 1,000-phrase list added +327 % to greedy and +1,048 % to beam-4
-decoding. What is left at 1,000 and 10,000 phrases is the attention itself, which beam search
-pays once per new hypothesis."""
+against the N+1 keys and the weighted sum of the values. Before that cache the layers
+re-projected the whole list on every call (2 N Dc D multiply-adds for the audio of each
+utterance and for each new label embedding of each hypothesis), and a 1,000-phrase list
+added +327 % to greedy and +1,048 % to beam-4 decoding. What is left at 1,000 and 10,000
+phrases is the attention itself, which beam search pays once per new hypothesis."""
 
 
 def main() -> None:

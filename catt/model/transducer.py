@@ -24,7 +24,7 @@ from catt.model.biasing import BIASING_LAYERS
 from catt.model.config import ModelConfig
 from catt.model.context import BiasingContext, ContextBatch, PhraseVectors
 from catt.model.context_encoder import CONTEXT_ENCODERS
-from catt.model.encoder import AudioEncoder
+from catt.model.encoder import AudioEncoder, padding_mask
 from catt.model.joiner import Joiner
 from catt.model.predictor import build_predictor
 
@@ -139,8 +139,7 @@ class Transducer(nn.Module):
             return tokens.new_zeros(tokens.size(0), 0, dtype=torch.float32)
         out = self.context_encoder(tokens, lengths)
         if self.per_token:
-            positions = torch.arange(tokens.size(1), device=tokens.device)
-            out = out[positions[None, :] < lengths[:, None]]
+            out = out[~padding_mask(lengths, tokens.size(1))]
         return out
 
     def phrase_entries(self, lengths: Tensor) -> Tensor:
@@ -288,7 +287,7 @@ class Transducer(nn.Module):
             return self.make_context(None, None, batch_size)
         # Listed entries first, in their order: [B, K] indices into phrase_emb.
         order = torch.sort((~mask).to(torch.uint8), dim=1, stable=True).indices[:, :k]
-        listed = torch.arange(k, device=mask.device)[None, :] < count[:, None]
+        listed = ~padding_mask(count, k)
         no_bias = self.no_bias.view(1, 1, -1).expand(batch_size, 1, -1)
         return BiasingContext(
             torch.cat([no_bias, phrase_emb[order]], dim=1),
