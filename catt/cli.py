@@ -92,6 +92,8 @@ def _cmd_decode(args: argparse.Namespace) -> int:
         seed=args.seed,
         limit=args.limit,
         lists=args.lists,
+        resolve=args.resolve,
+        resolve_bonus=args.resolve_bonus,
     )
     return 0
 
@@ -107,6 +109,8 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
         beam=args.beam,
         max_symbols=args.max_symbols,
         deep_biasing=not args.no_deep_biasing,
+        resolve=args.resolve,
+        resolve_bonus=args.resolve_bonus,
     )
 
 
@@ -117,6 +121,22 @@ def _cmd_report(args: argparse.Namespace) -> int:
     print(report_md.read_text(encoding="utf-8"))
     print(f"plot: {Path(args.out) / 'distractors.png'}")
     return 0
+
+
+def _add_resolve_arguments(p: argparse.ArgumentParser) -> None:
+    from catt.decode.options import DecodingOptions
+
+    p.add_argument(
+        "--resolve",
+        action="store_true",
+        help="replace contact and device values by the list phrase the CTC head scores best",
+    )
+    p.add_argument(
+        "--resolve-bonus",
+        type=float,
+        default=DecodingOptions.resolve_bonus,
+        help="score per token when resolving (offsets the CTC preference for short phrases)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -191,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, help="decode at most this many utterances")
     p.add_argument("--lists", help="a fixed list set of DATA/context, e.g. biasing_100")
+    _add_resolve_arguments(p)
     p.set_defaults(func=_cmd_decode)
 
     p = sub.add_parser("transcribe", help="transcribe audio files, biased by phrase lists")
@@ -202,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beam", type=int, default=4, help="beam size (1: greedy)")
     p.add_argument("--max-symbols", type=int, default=3, help="symbols a frame at most")
     p.add_argument("--no-deep-biasing", action="store_true", help="boosting only")
+    _add_resolve_arguments(p)
     p.add_argument("audio", nargs="+", type=Path)
     p.set_defaults(func=_cmd_transcribe)
 

@@ -160,3 +160,26 @@ def test_transcriber_projects_a_list_once_across_batches(model_file: Path, monke
     assert len(calls) == 2  # audio and label layers, once for three batches
     assert transcriber.decode_features(features, ["ann lee", "noodle lamp"], opts) == first
     assert len(calls) == 2  # the same list again: still prepared
+
+
+def test_ctc_log_probs_and_resolution_with_a_real_model(tokenizer: Tokenizer) -> None:
+    model = micro(tokenizer)
+    x, lens = torch.randn(2, 40, 80), torch.tensor([40, 30])
+    h, _ = model.encode(x, lens)
+    with pytest.raises(ValueError, match="no CTC head"):
+        model.ctc_log_probs(h)
+    config = dataclasses.replace(model.config, ctc_weight=0.3)
+    model = build_model(config).eval()
+    logp = model.ctc_log_probs(model.encode(x, lens)[0])
+    assert logp.shape == (2, h.size(1), tokenizer.vocab_size)
+    assert torch.allclose(logp.exp().sum(-1), torch.ones(2, h.size(1)))
+    transcriber = Transcriber(model, tokenizer)
+    phrases = ["stephen fitzgerald", "noodle lamp"]
+    opts = DecodingOptions(beam=2, resolve=True)
+    plain = transcriber.decode_features(list(x), phrases, dataclasses.replace(opts, resolve=False))
+    resolved = transcriber.decode_features(list(x), phrases, opts)
+    for a, b in zip(plain, resolved):  # only list-slot values may change, and only to a phrase
+        assert [s.type for s in a.slots] == [s.type for s in b.slots]
+        for sa, sb in zip(a.slots, b.slots):
+            listed = sa.type in ("contact", "device") and sb.value in phrases
+            assert sb.value == sa.value or listed

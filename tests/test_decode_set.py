@@ -122,6 +122,17 @@ def test_no_context_and_limit_through_the_cli(corpus: Path, stand_in, tmp_path: 
     assert all(r["boost"] == 0.0 and r["deep_biasing"] is False for r in rows)
     assert rows[0]["biasing_list"] == ["stephen fitzgerald", "steven lee", "noodle lamp"]
     assert stand_in.phrase_calls == 0
+    assert all(r["resolve"] is False for r in rows)
+
+
+def test_resolve_needs_a_ctc_head_one_line(corpus: Path, stand_in, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "r.jsonl"
+    args = ["decode", "--model", "m.pt", "--data", str(corpus), "--out", str(out), "--resolve"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]  # after the progress bar
+    assert last.startswith("catt: error:") and "CTC head" in last and "Traceback" not in err
+    assert not out.exists()
 
 
 def test_missing_manifest_is_one_line(tmp_path: Path, capsys) -> None:
@@ -153,6 +164,17 @@ def test_distractors_are_deterministic_and_foreign() -> None:
 )
 def test_condition_names(context, deep, boost, n, name) -> None:
     assert condition_name(context=context, deep_biasing=deep, boost=boost, distractors=n) == name
+
+
+def test_condition_names_with_resolution() -> None:
+    def name(context: bool, deep: bool, boost: float) -> str:
+        return condition_name(
+            context=context, deep_biasing=deep, boost=boost, distractors=100, resolve=True
+        )
+
+    assert name(True, True, 2.0) == "deep+boost+resolve+100"
+    assert name(True, False, 0.0) == "resolve+100"
+    assert name(False, True, 2.0) == "no-context"
 
 
 def test_features_match_compute_features(corpus: Path) -> None:

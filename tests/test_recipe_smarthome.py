@@ -18,6 +18,11 @@ CONDITIONS = [
     "deep+boost+10",
     "deep+boost+100",
     "deep+boost+1000",
+    "resolve+100",
+    "deep+boost+resolve",
+    "deep+boost+resolve+10",
+    "deep+boost+resolve+100",
+    "deep+boost+resolve+1000",
 ]
 METRICS = ["wer", "b_wer", "u_wer", "intent_acc", "slot_acc", "slot_f1", "slu_f1"]
 
@@ -37,6 +42,7 @@ def test_micro_recipe_runs_every_stage(tmp_path: Path) -> None:
         for metric in METRICS:
             assert 0.0 <= condition[metric] <= 100.0 or metric.endswith("wer"), (metric, condition)
         assert set(condition["by_language"]) == {"en", "es", "fr"}
+        assert condition["resolve"] == ("resolve" in condition["name"])
     assert (exp / "distractors.png").stat().st_size > 1000
     assert (exp / "model.pt").is_file()
     assert "no-context" in (exp / "report.md").read_text()

@@ -213,3 +213,21 @@ def test_duplicate_utterance_in_a_condition_is_refused(tmp_path: Path) -> None:
     assert [len(v) for v in load_results([a]).values()] == [1, 1]  # same id, two conditions
     with pytest.raises(CattError, match=r"a.jsonl:1: utterance '1' .* already read at .*a.jsonl:1"):
         load_results([a, a])
+
+
+def test_resolve_is_read_and_reported(tmp_path: Path) -> None:
+    old = write_lines(tmp_path / "old.jsonl", [record("1")])  # written before "resolve" existed
+    on = dict(record("1", "deep+boost+resolve"), resolve=True)
+    new = write_lines(tmp_path / "new.jsonl", [on])
+    groups = load_results([old, new])
+    assert [g[0].resolve for g in groups.values()] == [False, True]
+    text = write_report([old, new], tmp_path / "report").read_text()
+    assert "| deep+boost+resolve | deep+boost+resolve (2) |" in text
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert [c["resolve"] for c in report["conditions"]] == [False, True]
+    mixed = write_lines(tmp_path / "mixed.jsonl", [dict(on, id="2", resolve=False)])
+    with pytest.raises(CattError, match="resolve=False, but resolve=True"):
+        load_results([new, mixed])
+    bad = write_lines(tmp_path / "bad.jsonl", [dict(on, resolve="yes")])
+    with pytest.raises(CattError, match="bad.jsonl:1: .*resolve"):
+        load_results([bad])

@@ -30,17 +30,22 @@ __all__ = ["decode_condition", "condition_name", "household_phrases", "draw_dist
 logger = logging.getLogger(__name__)
 
 
-def condition_name(*, context: bool, deep_biasing: bool, boost: float, distractors: int) -> str:
+def condition_name(
+    *, context: bool, deep_biasing: bool, boost: float, distractors: int, resolve: bool = False
+) -> str:
     """The default name of a condition, e.g. ``no-context``, ``deep+0``, ``deep+boost+100``.
 
     >>> condition_name(context=True, deep_biasing=True, boost=2.0, distractors=100)
     'deep+boost+100'
+    >>> condition_name(context=True, deep_biasing=False, boost=0, distractors=10, resolve=True)
+    'resolve+10'
     >>> condition_name(context=False, deep_biasing=True, boost=2.0, distractors=100)
     'no-context'
     """
     if not context:
         return "no-context"
-    parts = [p for p, on in (("deep", deep_biasing), ("boost", boost > 0)) if on] or ["list"]
+    modes = (("deep", deep_biasing), ("boost", boost > 0), ("resolve", resolve))
+    parts = [p for p, on in modes if on] or ["list"]
     return "+".join([*parts, str(distractors)])
 
 
@@ -109,6 +114,8 @@ def decode_condition(
     limit: Optional[int],
     lists: Optional[str] = None,
     max_symbols: int = DecodingOptions.max_symbols,
+    resolve: bool = False,
+    resolve_bonus: float = DecodingOptions.resolve_bonus,
 ) -> Path:
     """Decode ``DATA/manifests/{prefix}_cuts_{split}.jsonl.gz`` under one condition.
 
@@ -131,6 +138,8 @@ def decode_condition(
         boost=boost if context else 0.0,
         deep_biasing=deep_biasing,
         max_symbols=max_symbols,
+        resolve=resolve and context,
+        resolve_bonus=resolve_bonus,
     )
     if lists is not None and distractors:
         raise CattError(f"--distractors {distractors}: the list set {lists} has its own")
@@ -145,7 +154,11 @@ def decode_condition(
         list_set = corpus.list_set(lists)
         fixed, distractors = list_set.lists, list_set.distractors
     name = condition or condition_name(
-        context=context, deep_biasing=deep_biasing, boost=boost, distractors=distractors
+        context=context,
+        deep_biasing=deep_biasing,
+        boost=boost,
+        distractors=distractors,
+        resolve=resolve,
     )
     transcriber = load(model_path)
     by_household: Dict[Any, List[Any]] = {}
@@ -195,6 +208,7 @@ def _record(
         "distractors": distractors if context else 0,
         "deep_biasing": bool(context and options.deep_biasing),
         "boost": options.boost,
+        "resolve": options.resolve,
         "language": sup["language"],
         "household": sup["household"],
         "biasing_list": [p.text for p in own],

@@ -27,6 +27,12 @@ class DecodingOptions:
         max_symbols: symbols emitted on one frame at most. 3, not the classic 1: the smart-home
             base model emits several tokens at one frame, and a one-symbol search turns them
             into deletions (greedy WER 62.7 % at 1, 31.1 % at 3; docs/results.md).
+        resolve: after the search, replace each contact or device value by the list phrase the
+            model's CTC head scores best, when it beats the search's own value
+            (:mod:`catt.decode.resolve`). Needs a list and a model with a CTC head.
+        resolve_bonus: score per token in that comparison (log-probability units); it offsets
+            the CTC preference for short phrases. 4 is the best dev value for the smart-home
+            base model (docs/results.md).
 
     >>> opts = DecodingOptions(beam=4)
     >>> from dataclasses import replace
@@ -43,6 +49,8 @@ class DecodingOptions:
     deep_biasing: bool = True
     batch_size: int = 8
     max_symbols: int = 3
+    resolve: bool = False
+    resolve_bonus: float = 4.0
 
     def __post_init__(self) -> None:
         if isinstance(self.beam, bool) or not isinstance(self.beam, int) or self.beam < 1:
@@ -62,7 +70,13 @@ class DecodingOptions:
         ms = self.max_symbols
         if isinstance(ms, bool) or not isinstance(ms, int) or ms < 1:
             raise InvalidOptionError(f"max_symbols must be an integer >= 1, got {ms!r}")
+        if not isinstance(self.resolve, bool):
+            raise InvalidOptionError(f"resolve must be True or False, got {self.resolve!r}")
+        rb = self.resolve_bonus
+        if isinstance(rb, bool) or not isinstance(rb, (int, float)) or not math.isfinite(rb):
+            raise InvalidOptionError(f"resolve_bonus must be a finite number, got {rb!r}")
         object.__setattr__(self, "boost", float(self.boost))
+        object.__setattr__(self, "resolve_bonus", float(rb))
 
     @property
     def greedy(self) -> bool:

@@ -27,7 +27,8 @@ from torch import Tensor
 from catt.audio import compute_features, load_audio
 from catt.context.phrases import Phrase, load_phrases, merge_phrases, parse_phrases
 from catt.context.trie import ContextTrie
-from catt.decode.options import DecodingOptions
+from catt.decode.options import DecodingOptions, InvalidOptionError
+from catt.decode.resolve import LIST_SLOTS, resolve_spans
 from catt.decode.search import encode_phrase_list, greedy_search, modified_beam_search
 from catt.errors import AudioError, PhraseFileError
 from catt.model.context import PhraseVectors
@@ -112,6 +113,8 @@ class Transcriber:
         self._cache_size = cache_size
         tags = [i for i in range(tokenizer.vocab_size) if tokenizer.is_tag_id(i)]
         self._tag_ids = frozenset(tags)
+        pairs = ((tokenizer.tag_id(f"<{t}>"), tokenizer.tag_id(f"</{t}>")) for t in LIST_SLOTS)
+        self._list_tags = {a: b for a, b in pairs if a is not None and b is not None}
 
     @property
     def device(self) -> torch.device:
@@ -180,6 +183,12 @@ class Transcriber:
         plist = self.prepare_phrases(phrases)
         phrase_emb = self._vectors(plist, options)
         trie = self._trie(plist, options)
+        resolve = options.resolve and plist is not None
+        if resolve and getattr(self.model, "ctc_proj", None) is None:
+            raise InvalidOptionError(
+                "list resolution needs a model with a CTC head; this one was trained without "
+                "(model.ctc_weight: 0)"
+            )
         out: List[Transcript] = []
         for start in range(0, len(features), options.batch_size):
             batch = features[start : start + options.batch_size]
@@ -198,8 +207,34 @@ class Transcriber:
                     trie=trie,
                     max_symbols=options.max_symbols,
                 )
+            if resolve:
+                tokens = self._resolve(tokens, feats, lens, plist, options)
             out += [Transcript.from_tagged(self.tokenizer.decode(t)) for t in tokens]
         return out
+
+    @torch.no_grad()
+    def _resolve(
+        self,
+        tokens: List[List[int]],
+        feats: Tensor,
+        lens: Tensor,
+        plist: PhraseList,
+        options: DecodingOptions,
+    ) -> List[List[int]]:
+        """The batch's hypotheses with their list slots resolved (:mod:`catt.decode.resolve`)."""
+        h, h_lens = self.model.encode(feats, lens)
+        log_probs = self.model.ctc_log_probs(h)
+        return [
+            resolve_spans(
+                t,
+                log_probs[i, : int(h_lens[i])],
+                plist.token_ids,
+                self._list_tags,
+                blank_id=self.model.blank_id,
+                bonus=options.resolve_bonus,
+            )
+            for i, t in enumerate(tokens)
+        ]
 
     def transcribe(
         self,
@@ -288,6 +323,8 @@ def transcribe_files(
     beam: int,
     deep_biasing: bool,
     max_symbols: int = DecodingOptions.max_symbols,
+    resolve: bool = False,
+    resolve_bonus: float = DecodingOptions.resolve_bonus,
 ) -> int:
     """``catt transcribe``: print one JSON object per audio file on stdout.
 
@@ -298,7 +335,12 @@ def transcribe_files(
         The exit code: 0, or 1 when some audio file failed.
     """
     options = DecodingOptions(
-        beam=beam, boost=boost, deep_biasing=deep_biasing, max_symbols=max_symbols
+        beam=beam,
+        boost=boost,
+        deep_biasing=deep_biasing,
+        max_symbols=max_symbols,
+        resolve=resolve,
+        resolve_bonus=resolve_bonus,
     )
     for path in phrase_files:
         load_phrases(path)  # bad phrase files fail before the model is loaded

@@ -1,7 +1,7 @@
 """distractors.png: B-WER and slot accuracy against the number of distractors, per mode.
 
-A mode is (deep biasing on/off, boosting on/off) among the conditions that decode with a list;
-conditions with neither (no context) are drawn as horizontal reference lines.
+A mode is (deep biasing, boosting, list resolution: each on or off) among the conditions that
+decode with a list; conditions with none (no context) are drawn as horizontal reference lines.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ _MODE_STYLE = {  # mode: (legend label, color, marker)
     "deep": ("deep biasing", "tab:blue", "o"),
     "boost": ("boosting", "tab:orange", "s"),
     "deep+boost": ("deep biasing + boosting", "tab:green", "^"),
+    "deep+boost+resolve": ("deep biasing + boosting + resolution", "tab:purple", "v"),
+    "resolve": ("resolution", "tab:brown", "P"),
 }
 
 
@@ -28,7 +30,8 @@ def _modes(conditions: Sequence[Mapping[str, Any]]) -> Dict[str, List[Mapping[st
     """Conditions grouped by mode (no-context ones under ``no context``), sorted by distractors."""
     modes: Dict[str, List[Mapping[str, Any]]] = {}
     for cond in conditions:
-        modes.setdefault(mode_name(cond["deep_biasing"], cond["boost"]), []).append(cond)
+        mode = mode_name(cond["deep_biasing"], cond["boost"], cond.get("resolve", False))
+        modes.setdefault(mode, []).append(cond)
     for conds in modes.values():
         conds.sort(key=lambda c: c["distractors"])
     return modes
@@ -68,8 +71,8 @@ def _draw_panel(ax: Any, modes: Dict[str, List[Mapping[str, Any]]], key: str, la
 def plot_distractors(conditions: Sequence[Mapping[str, Any]], path: PathLike) -> None:
     """Draw B-WER and slot accuracy against the distractor count into ``path`` (PNG, atomic).
 
-    ``conditions`` are report.json condition entries (name, distractors, deep_biasing, boost and
-    the metrics ``b_wer``, ``slot_acc``).
+    ``conditions`` are report.json condition entries (name, distractors, deep_biasing, boost,
+    resolve and the metrics ``b_wer``, ``slot_acc``).
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

@@ -3,8 +3,9 @@
 ``write_report(paths, out_dir)`` writes, atomically:
 
 - ``out_dir/report.json``: ``{"conditions": [{"name", "distractors", "deep_biasing", "boost",
-  "utterances", "wer", "b_wer", "u_wer", "intent_acc", "slot_acc", "slot_f1", "slu_f1", ...,
-  "by_language": {"en": {same metrics}, ...}}]}``; rates in percent, null when undefined;
+  "resolve", "utterances", "wer", "b_wer", "u_wer", "intent_acc", "slot_acc", "slot_f1",
+  "slu_f1", ..., "by_language": {"en": {same metrics}, ...}}]}``; rates in percent, null when
+  undefined;
 - ``out_dir/report.md``: one table over all languages, one per language, slot F1 by type, legend;
 - ``out_dir/distractors.png``: B-WER and slot accuracy against the number of distractors.
 """
@@ -95,6 +96,7 @@ def _score_condition(name: str, results: List[UtteranceResult]) -> Dict[str, Any
         "distractors": first.distractors,
         "deep_biasing": first.deep_biasing,
         "boost": first.boost,
+        "resolve": first.resolve,
         **score_utterances(results),
         "by_language": {
             lang: score_utterances([r for r in results if r.language == lang]) for lang in languages
@@ -118,7 +120,7 @@ def _table(rows: List[List[str]], header: List[str]) -> List[str]:
 
 
 def _context(cond: Dict[str, Any]) -> str:
-    mode = mode_name(cond["deep_biasing"], cond["boost"])
+    mode = mode_name(cond["deep_biasing"], cond["boost"], cond.get("resolve", False))
     return f"{mode} ({cond['boost']:g})" if cond["boost"] > 0 else mode
 
 

@@ -28,6 +28,7 @@ class UtteranceResult:
     distractors: int
     deep_biasing: bool
     boost: float
+    resolve: bool
     language: str
     biasing_list: Tuple[str, ...]
     ref: Interpretation
@@ -121,6 +122,7 @@ def _parse_record(obj: Any, where: str) -> UtteranceResult:
         distractors=f.get_int("distractors"),
         deep_biasing=f.get_bool("deep_biasing"),
         boost=f.get_float("boost"),
+        resolve=f.get_bool("resolve") if "resolve" in obj else False,
         language=f.get_str("language"),
         biasing_list=_phrases(f),
         ref=_interpretation(f.get_object("ref")),
@@ -153,19 +155,21 @@ def read_results(path: PathLike) -> Iterator[UtteranceResult]:
         yield _parse_record(obj, where)
 
 
-def mode_name(deep_biasing: bool, boost: float) -> str:
-    """A condition's biasing mode: ``no context``, ``deep``, ``boost`` or ``deep+boost``.
+def mode_name(deep_biasing: bool, boost: float, resolve: bool = False) -> str:
+    """A condition's biasing mode: ``no context``, or its parts joined by ``+`` (``deep``,
+    ``boost``, ``resolve``).
 
-    >>> mode_name(True, 2.0), mode_name(False, 0.0)
-    ('deep+boost', 'no context')
+    >>> mode_name(True, 2.0), mode_name(False, 0.0), mode_name(True, 2.0, resolve=True)
+    ('deep+boost', 'no context', 'deep+boost+resolve')
     """
-    parts = [p for p, on in (("deep", deep_biasing), ("boost", boost > 0)) if on]
+    modes = (("deep", deep_biasing), ("boost", boost > 0), ("resolve", resolve))
+    parts = [p for p, on in modes if on]
     return "+".join(parts) or "no context"
 
 
 def _check_condition(first: UtteranceResult, r: UtteranceResult) -> None:
     """Every utterance of a condition must carry the same settings."""
-    for name in ("distractors", "deep_biasing", "boost"):
+    for name in ("distractors", "deep_biasing", "boost", "resolve"):
         a, b = getattr(first, name), getattr(r, name)
         if a != b:
             raise CattError(

@@ -122,6 +122,17 @@ class Transducer(nn.Module):
         """
         return self.encoder(features, feature_lens)
 
+    def ctc_log_probs(self, h: Tensor) -> Tensor:
+        """CTC log-probabilities of audio embeddings h [B, T', D] (from :meth:`encode`, before
+        biasing) -> [B, T', V].
+
+        Raises:
+            ValueError: the model has no CTC head (``model.ctc_weight: 0``).
+        """
+        if self.ctc_proj is None:
+            raise ValueError("this model has no CTC head (it was trained with ctc_weight 0)")
+        return torch.log_softmax(self.ctc_proj(h).float(), dim=-1)
+
     @property
     def per_token(self) -> bool:
         """True when the context encoder gives a vector per phrase token (see

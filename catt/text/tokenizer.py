@@ -10,7 +10,7 @@ import io
 import logging
 import unicodedata
 from pathlib import Path
-from typing import Iterable, List, Sequence, Union
+from typing import Iterable, List, Optional, Sequence, Union
 
 import sentencepiece as spm
 
@@ -80,6 +80,10 @@ class Tokenizer:
     def tags(self) -> List[str]:
         """The tag symbols this tokenizer knows, in id order."""
         return sorted(self._tag_ids, key=self._tag_ids.__getitem__)
+
+    def tag_id(self, tag: str) -> Optional[int]:
+        """The id of a tag symbol such as ``<contact>``, or None when this tokenizer lacks it."""
+        return self._tag_ids.get(tag)
 
     def is_tag_id(self, token_id: int) -> bool:
         """True when ``token_id`` is an intent or slot tag."""

@@ -83,6 +83,12 @@ conditions=(
   "deep+boost+10|--deep-biasing --boost $boost --distractors 10"
   "deep+boost+100|--deep-biasing --boost $boost --distractors 100"
   "deep+boost+1000|--deep-biasing --boost $boost --distractors 1000"
+  # list resolution: contact and device values rescored against the list by the CTC head
+  "resolve+100|--no-deep-biasing --boost 0 --resolve --distractors 100"
+  "deep+boost+resolve|--deep-biasing --boost $boost --resolve"
+  "deep+boost+resolve+10|--deep-biasing --boost $boost --resolve --distractors 10"
+  "deep+boost+resolve+100|--deep-biasing --boost $boost --resolve --distractors 100"
+  "deep+boost+resolve+1000|--deep-biasing --boost $boost --resolve --distractors 1000"
 )
 
 if run_stage 3; then

@@ -1,0 +1,150 @@
+"""List resolution: slot spans rescored by the CTC head against the phrase list."""
+
+import math
+from typing import List
+
+import pytest
+import torch
+from builders import TEXTS, FrameModel  # tests/ is on sys.path
+from torch import Tensor
+
+from catt.decode.options import DecodingOptions, InvalidOptionError
+from catt.decode.resolve import ctc_scores, resolve_spans, slot_spans
+from catt.decode.transcriber import Transcriber
+from catt.text.tokenizer import Tokenizer, train_tokenizer
+
+V = 12
+BLANK, OPEN, CLOSE, DUR_OPEN, DUR_CLOSE = 0, 1, 2, 3, 4  # ids 5.. are words
+TAGS = {OPEN: CLOSE}
+
+
+def frames(ids: List[int], vocab: int = V) -> Tensor:
+    """[T, V] CTC log-probs that spell ``ids``, a blank frame after each token."""
+    seq = [x for i in ids for x in (i, BLANK)]
+    return torch.log_softmax(6.0 * torch.eye(vocab)[seq], dim=-1)
+
+
+def test_span_replaced_by_the_phrase_the_frames_spell() -> None:
+    logp = frames([5, OPEN, 8, 9, CLOSE, 6])
+    hyp = [5, OPEN, 7, CLOSE, 6]  # the search heard 7 where the audio says 8 9
+    out = resolve_spans(hyp, logp, [[10], [8, 9], [8]], TAGS, blank_id=BLANK, bonus=0.0)
+    assert out == [5, OPEN, 8, 9, CLOSE, 6]
+
+
+def test_span_kept_when_no_phrase_scores_higher() -> None:
+    logp = frames([5, OPEN, 7, CLOSE])
+    hyp = [5, OPEN, 7, CLOSE]
+    assert resolve_spans(hyp, logp, [[8], [9, 10]], TAGS, blank_id=BLANK, bonus=0.0) == hyp
+    # a tie keeps the search's own value too
+    assert resolve_spans(hyp, logp, [[7]], TAGS, blank_id=BLANK, bonus=0.0) == hyp
+
+
+def test_other_slots_and_open_slots_untouched() -> None:
+    logp = frames([DUR_OPEN, 8, DUR_CLOSE, OPEN, 9])
+    hyp = [DUR_OPEN, 7, DUR_CLOSE, OPEN, 7]  # a duration slot, then a contact left open
+    assert resolve_spans(hyp, logp, [[8], [9]], TAGS, blank_id=BLANK, bonus=0.0) == hyp
+    assert slot_spans(hyp, TAGS) == []
+
+
+def test_every_span_resolved() -> None:
+    logp = frames([OPEN, 8, CLOSE, 5, OPEN, 10, 11, CLOSE])
+    hyp = [OPEN, 7, CLOSE, 5, OPEN, 7, CLOSE]
+    out = resolve_spans(hyp, logp, [[8], [10, 11], [9]], TAGS, blank_id=BLANK, bonus=0.0)
+    assert out == [OPEN, 8, CLOSE, 5, OPEN, 10, 11, CLOSE]
+
+
+def test_no_list_changes_nothing() -> None:
+    hyp = [OPEN, 7, CLOSE]
+    assert resolve_spans(hyp, frames(hyp), [], TAGS, blank_id=BLANK, bonus=4.0) == hyp
+
+
+def test_bonus_per_token_and_infeasible_sequences() -> None:
+    logp = frames([5, 6])  # 4 frames
+    plain = ctc_scores(logp, [[5, 6], [5]], blank_id=BLANK, bonus=0.0)
+    more = ctc_scores(logp, [[5, 6], [5]], blank_id=BLANK, bonus=1.5)
+    assert torch.allclose(more - plain, torch.tensor([3.0, 1.5]))
+    too_long = ctc_scores(logp, [[5, 5, 5]], blank_id=BLANK, bonus=0.0)  # needs 5 frames
+    assert math.isinf(float(too_long[0])) and float(too_long[0]) < 0
+
+
+def test_scores_do_not_depend_on_the_chunk_size() -> None:
+    torch.manual_seed(0)
+    logp = torch.log_softmax(torch.randn(20, V), dim=-1)
+    seqs = [[int(x) for x in torch.randint(1, V, (n,))] for n in (1, 3, 5, 2, 4, 6, 1)]
+    one = ctc_scores(logp, seqs, blank_id=BLANK, bonus=2.0)
+    chunked = ctc_scores(logp, seqs, blank_id=BLANK, bonus=2.0, chunk_size=3)
+    assert torch.allclose(one, chunked)
+
+
+def test_the_bonus_lets_a_longer_name_win() -> None:
+    # The audio says 8 9 but 9 is heard faintly: without a bonus the one-token phrase wins.
+    logp = frames([OPEN, 8, 9, CLOSE])
+    logp[4] = torch.log_softmax(torch.tensor([2.0] + [0.0] * 8 + [1.0, 0.0, 0.0]), dim=-1)
+    hyp = [OPEN, 7, CLOSE]
+    phrases = [[8], [8, 9]]
+    assert resolve_spans(hyp, logp, phrases, TAGS, blank_id=BLANK, bonus=0.0) == [OPEN, 8, CLOSE]
+    out = resolve_spans(hyp, logp, phrases, TAGS, blank_id=BLANK, bonus=3.0)
+    assert out == [OPEN, 8, 9, CLOSE]
+
+
+@pytest.mark.parametrize("value", [math.inf, "4", True])
+def test_bad_resolve_bonus(value) -> None:
+    with pytest.raises(InvalidOptionError, match="resolve_bonus"):
+        DecodingOptions(resolve_bonus=value)
+
+
+class CtcFrameModel(FrameModel):
+    """The stand-in with a CTC head that hears ``self.heard`` (token ids) whatever the search
+    heard."""
+
+    def __init__(self, vocab: int, heard: List[int]) -> None:
+        super().__init__(vocab)
+        self.ctc_proj = torch.nn.Identity()
+        self.heard = heard
+
+    def ctc_log_probs(self, h: Tensor) -> Tensor:
+        logp = frames(self.heard, self.vocab)
+        assert h.size(1) >= logp.size(0)
+        pad = torch.full((h.size(1) - logp.size(0), self.vocab), -1e4)
+        pad[:, BLANK] = 0.0
+        return torch.cat([logp, pad]).unsqueeze(0).expand(h.size(0), -1, -1)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory) -> Tokenizer:
+    return train_tokenizer(TEXTS, tmp_path_factory.mktemp("lang") / "bpe.model", 30)
+
+
+def spelled(tok: Tokenizer, tagged: str, frames_count: int) -> Tensor:
+    """[T, 80] features that make the stand-in's search spell ``tagged``, one token a frame."""
+    ids = tok.encode(tagged)
+    feats = torch.zeros(frames_count, 80)
+    feats[:, 0] = 5.0  # blank after the tokens
+    for t, token in enumerate(ids):
+        feats[t, 0] = -1e4
+        feats[t, token] = 5.0
+    return feats
+
+
+def test_transcriber_resolves_with_the_list(tokenizer: Tokenizer) -> None:
+    said = "<intent:call_contact> call <contact> steven lee </contact>"
+    heard = "<intent:call_contact> call <contact> stephen </contact>"
+    model = CtcFrameModel(tokenizer.vocab_size, tokenizer.encode(said))
+    t = Transcriber(model, tokenizer)
+    feats = [spelled(tokenizer, heard, 2 * len(tokenizer.encode(said)) + 2)]
+    opts = DecodingOptions(beam=1, max_symbols=1)
+    phrases = ["stephen fitzgerald", "steven lee", "noodle lamp"]
+    assert t.decode_features(feats, phrases, opts)[0].slots[0].value == "stephen"
+    resolved = DecodingOptions(beam=1, max_symbols=1, resolve=True)
+    out = t.decode_features(feats, phrases, resolved)[0]
+    assert out.slots[0].value == "steven lee" and out.text == "call steven lee"
+    # no list: nothing to resolve against
+    assert t.decode_features(feats, None, resolved)[0].slots[0].value == "stephen"
+
+
+def test_transcriber_without_ctc_head_says_so(tokenizer: Tokenizer) -> None:
+    t = Transcriber(FrameModel(tokenizer.vocab_size), tokenizer)
+    tagged = "<intent:time> what time is it"
+    feats = [spelled(tokenizer, tagged, len(tokenizer.encode(tagged)) + 2)]
+    with pytest.raises(InvalidOptionError, match="CTC head"):
+        t.decode_features(feats, ["noodle lamp"], DecodingOptions(beam=1, resolve=True))
