@@ -49,25 +49,24 @@ def ctc_scores(
         [S] scores; -inf for a sequence too long for the frames.
     """
     out = []
-    frames = log_probs.size(0)
+    frames, device = log_probs.size(0), log_probs.device
     for start in range(0, len(sequences), chunk_size):
         chunk = sequences[start : start + chunk_size]
         lengths = torch.tensor([len(s) for s in chunk], dtype=torch.long)
         symbols = torch.zeros(len(chunk), max(1, int(lengths.max())), dtype=torch.long)
         for i, seq in enumerate(chunk):
             symbols[i, : len(seq)] = torch.as_tensor(list(seq), dtype=torch.long)
-        lp = log_probs.float().cpu().unsqueeze(1).expand(frames, len(chunk), -1)
         nll = torch.nn.functional.ctc_loss(
-            lp,
-            symbols,
+            log_probs.float().unsqueeze(1).expand(frames, len(chunk), -1),
+            symbols.to(device),
             torch.full((len(chunk),), frames, dtype=torch.long),
             lengths,
             blank=blank_id,
             reduction="none",
             zero_infinity=False,
         )
-        out.append(-nll + bonus * lengths.float())
-    return torch.cat(out) if out else torch.zeros(0)
+        out.append(-nll + bonus * lengths.to(nll.device, nll.dtype))
+    return torch.cat(out) if out else torch.zeros(0, device=device)
 
 
 def slot_spans(tokens: Sequence[int], tags: Mapping[int, int]) -> List[Tuple[int, int]]:
@@ -77,13 +76,14 @@ def slot_spans(tokens: Sequence[int], tags: Mapping[int, int]) -> List[Tuple[int
     >>> slot_spans([7, 1, 5, 2, 9, 1, 6], {1: 2})
     [(1, 3)]
     """
+    tokens = list(tokens)
     spans = []
     i = 0
     while i < len(tokens):
         close = tags.get(tokens[i])
         if close is not None:
             try:
-                j = list(tokens).index(close, i + 1)
+                j = tokens.index(close, i + 1)
             except ValueError:
                 break
             spans.append((i, j))

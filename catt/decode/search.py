@@ -139,10 +139,11 @@ def _encode(
     feature_lens: Tensor,
     phrase_emb: Phrases,
     mask: Optional[Tensor],
+    encoded: Optional[Tuple[Tensor, Tensor]],
 ) -> Tuple[Tensor, List[int], _Labels]:
     """Biased audio embeddings [B, T', D], their lengths, and the label side with the same
     context."""
-    h, h_lens = model.encode(features, feature_lens)
+    h, h_lens = model.encode(features, feature_lens) if encoded is None else encoded
     ctx = model.make_context(phrase_emb, mask, h.size(0))
     h = model.bias_audio(h, ctx)
     return h, [int(n) for n in h_lens], _Labels(model, phrase_emb, mask, ctx)
@@ -157,6 +158,7 @@ def greedy_search(
     phrase_emb: Phrases = None,
     mask: Optional[Tensor] = None,
     max_symbols: int = 1,
+    encoded: Optional[Tuple[Tensor, Tensor]] = None,
 ) -> List[List[int]]:
     """The best token at every frame, then again on the same frame after each symbol emitted
     there, until blank or ``max_symbols`` symbols.
@@ -169,13 +171,14 @@ def greedy_search(
         mask: [B, N] (True: phrase n is in utterance b's list) or None (all phrases, all
             utterances).
         max_symbols: symbols emitted on one frame at most (>= 1).
+        encoded: ``model.encode(features, feature_lens)`` when the caller has it already.
 
     Returns:
         B lists of token ids (tags included, blanks removed).
     """
     if max_symbols < 1:
         raise ValueError(f"max_symbols must be >= 1, got {max_symbols}")
-    h, h_lens, labels = _encode(model, features, feature_lens, phrase_emb, mask)
+    h, h_lens, labels = _encode(model, features, feature_lens, phrase_emb, mask, encoded)
     blank = labels.blank_id
     batch = h.size(0)
     histories: List[List[int]] = [[blank] for _ in range(batch)]
@@ -236,6 +239,7 @@ def modified_beam_search(
     mask: Optional[Tensor] = None,
     trie: Optional[ContextTrie] = None,
     max_symbols: int = 1,
+    encoded: Optional[Tuple[Tensor, Tensor]] = None,
 ) -> List[List[int]]:
     """Beam search with up to ``max_symbols`` symbols a frame; equal token sequences are merged.
 
@@ -254,6 +258,7 @@ def modified_beam_search(
         mask: [B, N] phrase membership per utterance, or None (all phrases, all utterances).
         trie: boosting trie shared by the batch, or None (no boosting).
         max_symbols: symbols emitted on one frame at most (>= 1).
+        encoded: ``model.encode(features, feature_lens)`` when the caller has it already.
 
     Returns:
         B lists of token ids of the best hypothesis after :meth:`ContextTrie.finalize`.
@@ -262,7 +267,7 @@ def modified_beam_search(
         raise ValueError(f"beam must be >= 1, got {beam}")
     if max_symbols < 1:
         raise ValueError(f"max_symbols must be >= 1, got {max_symbols}")
-    h, h_lens, labels = _encode(model, features, feature_lens, phrase_emb, mask)
+    h, h_lens, labels = _encode(model, features, feature_lens, phrase_emb, mask, encoded)
     blank = labels.blank_id
     root = trie.root if trie is not None else 0
     beams: List[List[_Hyp]] = [[_Hyp((blank,), 0.0, root)] for _ in range(h.size(0))]

@@ -193,9 +193,15 @@ class Transcriber:
         for start in range(0, len(features), options.batch_size):
             batch = features[start : start + options.batch_size]
             feats, lens = _pad(batch, self.device)
+            encoded = self._encode(feats, lens) if resolve else None
             if options.greedy:
                 tokens = greedy_search(
-                    self.model, feats, lens, phrase_emb=phrase_emb, max_symbols=options.max_symbols
+                    self.model,
+                    feats,
+                    lens,
+                    phrase_emb=phrase_emb,
+                    max_symbols=options.max_symbols,
+                    encoded=encoded,
                 )
             else:
                 tokens = modified_beam_search(
@@ -206,23 +212,28 @@ class Transcriber:
                     phrase_emb=phrase_emb,
                     trie=trie,
                     max_symbols=options.max_symbols,
+                    encoded=encoded,
                 )
-            if resolve:
-                tokens = self._resolve(tokens, feats, lens, plist, options)
+            if encoded is not None:
+                tokens = self._resolve(tokens, encoded, plist, options)
             out += [Transcript.from_tagged(self.tokenizer.decode(t)) for t in tokens]
         return out
+
+    @torch.no_grad()
+    def _encode(self, feats: Tensor, lens: Tensor) -> Tuple[Tensor, Tensor]:
+        return self.model.encode(feats, lens)
 
     @torch.no_grad()
     def _resolve(
         self,
         tokens: List[List[int]],
-        feats: Tensor,
-        lens: Tensor,
+        encoded: Tuple[Tensor, Tensor],
         plist: PhraseList,
         options: DecodingOptions,
     ) -> List[List[int]]:
-        """The batch's hypotheses with their list slots resolved (:mod:`catt.decode.resolve`)."""
-        h, h_lens = self.model.encode(feats, lens)
+        """The batch's hypotheses with their list slots resolved (:mod:`catt.decode.resolve`);
+        ``encoded``: the audio embeddings the search used."""
+        h, h_lens = encoded
         log_probs = self.model.ctc_log_probs(h)
         return [
             resolve_spans(
