@@ -16,7 +16,7 @@ from benchlib import REPO
 
 from catt.io import atomic_path, atomic_write_text
 
-NAMES = ("train", "loss", "decode", "model")
+NAMES = ("train", "loss", "decode", "resolve", "model")
 MODES = {
     "none": "no list",
     "deep": "deep biasing",
@@ -310,6 +310,24 @@ def model_section(r: Optional[Dict[str, Any]]) -> List[str]:
     return lines
 
 
+def resolve_section(r: Optional[Dict[str, Any]]) -> List[str]:
+    """List resolution: time and memory per slot against the list size."""
+    if r is None:
+        return ["Not run.", ""]
+    s = r["shape"]
+    rows = [
+        [f"{c['phrases']:,}", _f(1000 * c["seconds"], 1), f"{c['peak_mb']:.0f}"] for c in r["cases"]
+    ]
+    return [
+        f"One contact span resolved against N invented names (`--resolve`): N + 1 token sequences "
+        f"scored by the CTC loss against T={s['T']} frames (3 s of audio) over V={s['V']} tokens, "
+        f"{r['threads']} thread(s). This is paid per slot the search wrote, on top of the "
+        "search; the CTC log-probabilities reuse the search's encoder output.",
+        "",
+        *table(["phrases", "time per slot (ms, median)", "peak MB"], rows),
+    ]
+
+
 def commands_section(results: Dict[str, Dict[str, Any]]) -> List[str]:
     """The exact commands that produced the results."""
     cmds = [r["command"] for r in results.values() if "command" in r]
@@ -342,6 +360,9 @@ def render(results: Dict[str, Dict[str, Any]], img: Optional[str]) -> str:
         "## Decoding speed against the phrase-list size",
         "",
         *decode_section(results.get("decode"), img),
+        "## List resolution against the list size",
+        "",
+        *resolve_section(results.get("resolve")),
         "## Model size and int8",
         "",
         *model_section(results.get("model")),
@@ -378,6 +399,10 @@ METHOD = """\
   ("encoding a list" = tokenizing plus the phrase vectors). "Token vectors" is the same model
   with `context_encoder.type: bilstm_tokens`: one entry per phrase token, so a list of N
   phrases is attended to as about 4 N entries.
+- **List resolution** (`bench_resolve.py`): random CTC log-probabilities (the scoring cost
+  does not depend on them), a tagged hypothesis of about 20 tokens with one contact span, and
+  `catt.decode.resolve.resolve_spans` with the default bonus; the sequences are scored 256 at a
+  time.
 - **int8** (`bench_model.py`): `torch.quantization.quantize_dynamic` of the `nn.Linear` layers
   (attention output projections, LSTMs, convolutions, embeddings stay float). The int8 file size
   is the quantized state dict plus the tokenizer. The accuracy check needs the demo's trained

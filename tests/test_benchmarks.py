@@ -75,6 +75,12 @@ def test_decode_results(quick_run: Path) -> None:
     assert len(data["goals"]) == 5 and all(isinstance(g["met"], bool) for g in data["goals"])
 
 
+def test_resolve_results(quick_run: Path) -> None:
+    data = _load(quick_run, "resolve")
+    assert [c["phrases"] for c in data["cases"]] == [10]
+    assert all(c["seconds"] > 0 and c["peak_mb"] >= 0 for c in data["cases"])
+
+
 def test_model_results(quick_run: Path) -> None:
     data = _load(quick_run, "model")
     (size,) = data["sizes"]
@@ -89,7 +95,8 @@ def test_model_results(quick_run: Path) -> None:
 
 def test_page_and_plot(quick_run: Path) -> None:
     page = (quick_run / "doc" / "benchmarks.md").read_text()
-    for heading in ("## Goals", "## Training throughput", "## Loss", "## Decoding", "## Model"):
+    headings = ("## Goals", "## Training throughput", "## Loss", "## Decoding", "## List res")
+    for heading in (*headings, "## Model"):
         assert heading in page
     assert "](img/decode.png)" in page and "deep biasing, token vectors" in page
     assert "met" in page and "--quick" in page
