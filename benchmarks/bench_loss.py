@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Dict
 
-from benchlib import base_parser, median, peak_rss_mb, run_child, time_runs, write_result
+from benchlib import base_parser, run_child, time_with_peak, write_result
 
 SIZES = {"full": dict(B=32, T=250, U=60, V=500), "quick": dict(B=2, T=20, U=5, V=16)}
 D = J = 256
@@ -86,11 +86,7 @@ def child(kind: str, size: str, runs: int, threads: int) -> Dict[str, Any]:
 
     torch.set_num_threads(threads)
     fn = _case(kind, **SIZES[size])
-    baseline = peak_rss_mb()
-    first = time_runs(fn, 1, warmup=0)[0]
-    peak = peak_rss_mb() - baseline
-    times = [first, *time_runs(fn, runs - 1, warmup=0)]
-    return {"loss": kind, "seconds": median(times), "runs": times, "peak_mb": peak}
+    return {"loss": kind, **time_with_peak(fn, runs)}
 
 
 def main() -> None:

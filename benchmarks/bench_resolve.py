@@ -23,10 +23,8 @@ from benchlib import (
     base_parser,
     make_names,
     make_tokenizer,
-    median,
-    peak_rss_mb,
     run_child,
-    time_runs,
+    time_with_peak,
     write_result,
 )
 
@@ -62,11 +60,7 @@ def child(phrases: int, size: str, runs: int, threads: int) -> Dict[str, Any]:
     torch.set_num_threads(threads)
     shape = SIZES[size]
     fn = _case(phrases, shape["T"], shape["V"])
-    baseline = peak_rss_mb()
-    first = time_runs(fn, 1, warmup=0)[0]
-    peak = peak_rss_mb() - baseline
-    times = [first, *time_runs(fn, runs - 1, warmup=0)]
-    return {"phrases": phrases, "seconds": median(times), "runs": times, "peak_mb": peak}
+    return {"phrases": phrases, **time_with_peak(fn, runs)}
 
 
 def main() -> None:

@@ -35,6 +35,7 @@ __all__ = [
     "machine_info",
     "median",
     "time_runs",
+    "time_with_peak",
     "peak_rss_mb",
     "run_child",
     "write_result",
@@ -114,6 +115,16 @@ def time_runs(fn: Callable[[], Any], runs: int, *, warmup: int = 1) -> List[floa
         fn()
         times.append(time.perf_counter() - tic)
     return times
+
+
+def time_with_peak(fn: Callable[[], Any], runs: int) -> Dict[str, Any]:
+    """``{"seconds": median, "runs": times, "peak_mb"}`` of ``runs`` calls of ``fn`` (the first
+    included); ``peak_mb``: the growth of the process's peak memory during the first call."""
+    baseline = peak_rss_mb()
+    first = time_runs(fn, 1, warmup=0)[0]
+    peak = peak_rss_mb() - baseline
+    times = [first, *time_runs(fn, runs - 1, warmup=0)]
+    return {"seconds": median(times), "runs": times, "peak_mb": peak}
 
 
 def peak_rss_mb() -> float:

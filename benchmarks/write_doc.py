@@ -57,14 +57,15 @@ def machine_section(results: Dict[str, Dict[str, Any]]) -> List[str]:
         return ["No results yet: run `make bench`.", ""]
     m = next(iter(results.values()))["machine"]
     quick = any(r.get("quick") for r in results.values())
-    loads = ", ".join(
-        f"{name} {r['machine'].get('loadavg_1min', 'n/a')}" for name, r in results.items()
+    runs = ", ".join(
+        f"{name} {r['machine']['date']} (load {r['machine'].get('loadavg_1min', 'n/a')})"
+        for name, r in results.items()
     )
     lines = [
-        f"Measured on {m['date']}: {m['nproc']} cores (`nproc`), CPU `{m['cpu']}` "
-        f"(/proc/cpuinfo), {m['mem_gb']} GB RAM, Python {m['python']}, torch {m['torch']}, "
-        f"k2 {m['k2']}. One-minute load average when each benchmark ended (other work on the "
-        f"machine slows the figures down): {loads}.",
+        f"Measured on {m['nproc']} cores (`nproc`), CPU `{m['cpu']}` (/proc/cpuinfo), "
+        f"{m['mem_gb']} GB RAM, Python {m['python']}, torch {m['torch']}, k2 {m['k2']}. When "
+        "each benchmark ended, and the one-minute load average then (other work on the machine "
+        f"slows the figures down): {runs}.",
         "",
     ]
     if quick:
