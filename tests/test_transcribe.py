@@ -231,3 +231,13 @@ def test_cli_ten_thousand_phrases(cli, tmp_path: Path) -> None:
 def test_cli_bad_search_option_is_one_line(cli, tmp_path: Path, flag: str) -> None:
     code, _, err = cli(flag, "0", write_wav(tmp_path / "a.wav"))
     assert code == 2 and f"{flag[2:].replace('-', '_')} must be an integer >= 1" in err
+
+
+def test_cli_resolve_needs_a_ctc_head(cli, tmp_path: Path) -> None:
+    contacts = tmp_path / "contacts.txt"
+    contacts.write_text("stephen fitzgerald\n", encoding="utf-8")
+    code, lines, err = cli("--contacts", contacts, "--resolve", write_wav(tmp_path / "a.wav"))
+    assert code == 2 and lines == []
+    assert err.count("\n") == 1 and "CTC head" in err
+    code, _, err = cli("--resolve-bonus", "inf", write_wav(tmp_path / "a.wav"))
+    assert code == 2 and "resolve_bonus must be a finite number" in err
