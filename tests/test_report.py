@@ -222,7 +222,7 @@ def test_resolve_is_read_and_reported(tmp_path: Path) -> None:
     groups = load_results([old, new])
     assert [g[0].resolve for g in groups.values()] == [False, True]
     text = write_report([old, new], tmp_path / "report").read_text()
-    assert "| deep+boost+resolve | deep+boost+resolve (2) |" in text
+    assert "| deep+boost+resolve | deep+boost (2)+resolve |" in text
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     assert [c["resolve"] for c in report["conditions"]] == [False, True]
     mixed = write_lines(tmp_path / "mixed.jsonl", [dict(on, id="2", resolve=False)])

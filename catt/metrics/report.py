@@ -120,8 +120,9 @@ def _table(rows: List[List[str]], header: List[str]) -> List[str]:
 
 
 def _context(cond: Dict[str, Any]) -> str:
+    """The mode with the boost weight beside ``boost``: ``deep+boost (2)+resolve``."""
     mode = mode_name(cond["deep_biasing"], cond["boost"], cond.get("resolve", False))
-    return f"{mode} ({cond['boost']:g})" if cond["boost"] > 0 else mode
+    return mode.replace("boost", f"boost ({cond['boost']:g})") if cond["boost"] > 0 else mode
 
 
 def _metric_rows(conditions: List[Dict[str, Any]], language: Optional[str]) -> List[List[str]]:
