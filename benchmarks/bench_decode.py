@@ -15,8 +15,8 @@ falls on all of them alike.
 The model is a randomly initialised ``base`` model (vocabulary ~500, tokenizer trained on invented
 commands in a temporary folder). A random joiner emits a token at almost every frame, far more
 than a trained one, which would inflate the label-side cost; so the joiner's blank logit gets an
-offset, calibrated per condition (list and mode) on the first 3 utterances, that makes search
-at beam 1 emit about one token per four encoder frames (a trained model on the smart-home
+offset, calibrated per case (list, mode and search) on the first 3 utterances, that makes that
+search emit about one token per four encoder frames (a trained model on the smart-home
 corpus emits 15-20 tokens per 2.5 s, i.e. per ~62 frames), so every condition does the same
 label-side work and the times differ by the cost of biasing alone. Features are synthetic (20
 utterances of ~2.5 s, 80 bins): the encoder's cost depends on their length only.
@@ -93,9 +93,11 @@ def build_setup(
     return Setup(model, tokens_model, tokenizer, features, blank)
 
 
-def emission_rate(model: Any, features: Sequence[torch.Tensor], **kwargs: Any) -> float:
-    """Tokens per encoder frame emitted at beam 1 (``kwargs``: phrase_emb, trie)."""
-    return decode_all(model, features, beam=1, **kwargs) / max(encoder_frames(features), 1)
+def emission_rate(
+    model: Any, features: Sequence[torch.Tensor], *, beam: int = 1, **kwargs: Any
+) -> float:
+    """Tokens per encoder frame emitted at ``beam`` (``kwargs``: phrase_emb, trie)."""
+    return decode_all(model, features, beam=beam, **kwargs) / max(encoder_frames(features), 1)
 
 
 def encoder_frames(features: Sequence[torch.Tensor]) -> int:
@@ -107,11 +109,13 @@ def encoder_frames(features: Sequence[torch.Tensor]) -> int:
 
 
 @torch.no_grad()
-def calibrate_blank(setup: Setup, **kwargs: Any) -> Tuple[float, float]:
+def calibrate_blank(setup: Setup, *, beam: int = 1, **kwargs: Any) -> Tuple[float, float]:
     """Set the blank-logit offset giving ~TARGET_RATE tokens per frame (bisection).
 
-    Calibrated on the first 3 utterances under the condition ``kwargs`` (phrase_emb, trie), so
-    that every condition does the same amount of label-side work. Returns (offset, rate).
+    Calibrated on the first 3 utterances with the search at ``beam`` under the condition
+    ``kwargs`` (phrase_emb, trie), so that every case does the same amount of label-side work
+    (beam search emits differently from greedy search at the same offset). Returns (offset,
+    rate).
     """
     model, features = kwargs.pop("model", setup.model), setup.features[:3]
     bias = model.joiner.out.bias
@@ -119,12 +123,12 @@ def calibrate_blank(setup: Setup, **kwargs: Any) -> Tuple[float, float]:
     for _ in range(8):
         mid = (lo + hi) / 2
         bias[model.blank_id] = setup.blank_bias + mid
-        if emission_rate(model, features, **kwargs) > TARGET_RATE:
+        if emission_rate(model, features, beam=beam, **kwargs) > TARGET_RATE:
             lo = mid
         else:
             hi = mid
     bias[model.blank_id] = setup.blank_bias + hi
-    return hi, emission_rate(model, features, **kwargs)
+    return hi, emission_rate(model, features, beam=beam, **kwargs)
 
 
 def prepare_list(setup: Setup, size: int, *, boost: float = BOOST) -> PreparedList:
@@ -156,9 +160,8 @@ def decode_all(
 ) -> int:
     """Decode every utterance alone; returns the number of tokens emitted.
 
-    One symbol a frame (the searches' default), not the Transcriber's 3: the blank offset is
-    calibrated on greedy search, and with up to 3 symbols a random joiner's emission jumps with
-    the offset so that beam search emitted nothing at the calibrated offset (tried).
+    One symbol a frame (the searches' default), not the Transcriber's 3: with up to 3 symbols a
+    random joiner's emission jumps with the blank offset, which the bisection cannot follow.
     """
     from catt.decode.search import greedy_search, modified_beam_search
 
@@ -239,9 +242,9 @@ def run_cases(setup: Setup, sizes: Sequence[int], runs: int) -> List[Dict[str, A
         plan.append(("deep_tokens", n, tokens))
     cases = []
     for mode, n, kwargs in plan:
-        print(f"decode: calibrate {mode} {n} ...", file=sys.stderr, flush=True)
-        offset, _ = calibrate_blank(setup, **kwargs)
         for search, beam in (("greedy", 1), ("beam4", 4)):
+            print(f"decode: calibrate {search} {mode} {n} ...", file=sys.stderr, flush=True)
+            offset, _ = calibrate_blank(setup, beam=beam, **kwargs)
             case = {"search": search, "mode": mode, "phrases": n, "blank_offset": offset}
             cases.append({**case, "kwargs": {"beam": beam, **kwargs}, "runs": [], "limit": runs})
     for r in range(runs):

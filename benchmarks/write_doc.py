@@ -195,6 +195,15 @@ def decode_section(r: Optional[Dict[str, Any]], img: Optional[str]) -> List[str]
         "",
         *table(header, rows),
     ]
+    rates = []
+    for search, title in SEARCHES.items():
+        per_frame = [c["tokens_per_frame"] for c in r["cases"] if c["search"] == search]
+        rates.append(f"{title} {min(per_frame):.2f}-{max(per_frame):.2f}")
+    lines += [
+        f"Tokens emitted per encoder frame after the blank calibration (target "
+        f"{r['target_tokens_per_frame']}): {', '.join(rates)}.",
+        "",
+    ]
     if img:
         lines += [f"![decoding time against list size]({img})", ""]
     deep_goal = [g for g in r["goals"] if g["text"].startswith("deep biasing adds")]
@@ -391,15 +400,15 @@ METHOD = """\
   loss) or `catt.loss.full_rnnt_loss` (the joiner on every (t, u) pair, k2 full loss). The
   `simple` row is k2's smoothed simple loss alone.
 - **Decoding** (`bench_decode.py`): a randomly initialised model (speed barely depends on the
-  weights) whose joiner gets a blank-logit offset, calibrated per condition, so that search
-  emits about one token per four encoder frames like a trained model (a random joiner would
-  emit at nearly every frame). Synthetic 80-bin features; utterances decoded one at a time on
-  one thread, one symbol a frame (the calibration needs it; the Transcriber allows 3). Greedy
-  with boosting is the beam search at beam 1. Phrase lists are invented two-word names; their
-  vectors and tries are built once per list, outside the timed decoding, and timed on their own
-  ("encoding a list" = tokenizing plus the phrase vectors). "Token vectors" is the same model
-  with `context_encoder.type: bilstm_tokens`: one entry per phrase token, so a list of N
-  phrases is attended to as about 4 N entries.
+  weights) whose joiner gets a blank-logit offset, calibrated per case (list, mode and search),
+  so that each search emits about one token per four encoder frames like a trained model (a
+  random joiner would emit at nearly every frame). Synthetic 80-bin features; utterances decoded
+  one at a time on one thread, one symbol a frame (the calibration needs it; the Transcriber
+  allows 3). Greedy with boosting is the beam search at beam 1. Phrase lists are invented
+  two-word names; their vectors and tries are built once per list, outside the timed decoding,
+  and timed on their own ("encoding a list" = tokenizing plus the phrase vectors). "Token
+  vectors" is the same model with `context_encoder.type: bilstm_tokens`: one entry per phrase
+  token, so a list of N phrases is attended to as about 4 N entries.
 - **List resolution** (`bench_resolve.py`): random CTC log-probabilities (the scoring cost
   does not depend on them), a tagged hypothesis of about 20 tokens with one contact span, and
   `catt.decode.resolve.resolve_spans` with the default bonus; the sequences are scored 256 at a
