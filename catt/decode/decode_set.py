@@ -23,6 +23,7 @@ from catt.data.corpus import Corpus, context_group, open_corpus
 from catt.decode.options import DecodingOptions
 from catt.errors import CattError
 from catt.io import atomic_path
+from catt.metrics.results import NO_CONTEXT, mode_name
 from catt.text.tags import build_tagged, parse_tagged
 
 __all__ = ["decode_condition", "condition_name", "household_phrases", "draw_distractors"]
@@ -44,9 +45,8 @@ def condition_name(
     """
     if not context:
         return "no-context"
-    modes = (("deep", deep_biasing), ("boost", boost > 0), ("resolve", resolve))
-    parts = [p for p, on in modes if on] or ["list"]
-    return "+".join([*parts, str(distractors)])
+    mode = mode_name(deep_biasing, boost, resolve)
+    return f"{'list' if mode == NO_CONTEXT else mode}+{distractors}"
 
 
 def household_phrases(data_dir: Path, household: str) -> List[Phrase]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Sequence, Tuple, Union
 
 from catt.io import atomic_path
-from catt.metrics.results import mode_name
+from catt.metrics.results import NO_CONTEXT, condition_mode
 
 __all__ = ["plot_distractors"]
 
@@ -30,8 +30,7 @@ def _modes(conditions: Sequence[Mapping[str, Any]]) -> Dict[str, List[Mapping[st
     """Conditions grouped by mode (no-context ones under ``no context``), sorted by distractors."""
     modes: Dict[str, List[Mapping[str, Any]]] = {}
     for cond in conditions:
-        mode = mode_name(cond["deep_biasing"], cond["boost"], cond.get("resolve", False))
-        modes.setdefault(mode, []).append(cond)
+        modes.setdefault(condition_mode(cond), []).append(cond)
     for conds in modes.values():
         conds.sort(key=lambda c: c["distractors"])
     return modes
@@ -47,7 +46,7 @@ def _draw_panel(ax: Any, modes: Dict[str, List[Mapping[str, Any]]], key: str, la
 
     xs = sorted({c["distractors"] for conds in modes.values() for c in conds} | {0})
     for mode, conds in modes.items():
-        if mode == "no context":
+        if mode == NO_CONTEXT:
             for cond in conds:
                 if cond[key] is not None:
                     name = "no context" if len(conds) == 1 else f"no context ({cond['name']})"

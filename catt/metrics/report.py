@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 from catt.io import atomic_write_text
 from catt.metrics.biasing import biased_word_errors
 from catt.metrics.plot import plot_distractors
-from catt.metrics.results import UtteranceResult, load_results, mode_name
+from catt.metrics.results import UtteranceResult, condition_mode, load_results
 from catt.metrics.slu import intent_accuracy, slot_scores, slu_f1_scores
 
 __all__ = ["score_utterances", "build_report", "render_markdown", "write_report"]
@@ -121,7 +121,7 @@ def _table(rows: List[List[str]], header: List[str]) -> List[str]:
 
 def _context(cond: Dict[str, Any]) -> str:
     """The mode with the boost weight beside ``boost``: ``deep+boost (2)+resolve``."""
-    mode = mode_name(cond["deep_biasing"], cond["boost"], cond.get("resolve", False))
+    mode = condition_mode(cond)
     return mode.replace("boost", f"boost ({cond['boost']:g})") if cond["boost"] > 0 else mode
 
 

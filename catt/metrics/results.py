@@ -9,12 +9,19 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from catt.errors import CattError
 from catt.text.tags import Interpretation, Slot
 
-__all__ = ["UtteranceResult", "read_results", "load_results", "mode_name"]
+__all__ = [
+    "UtteranceResult",
+    "read_results",
+    "load_results",
+    "mode_name",
+    "condition_mode",
+    "NO_CONTEXT",
+]
 
 PathLike = Union[str, Path]
 
@@ -155,6 +162,10 @@ def read_results(path: PathLike) -> Iterator[UtteranceResult]:
         yield _parse_record(obj, where)
 
 
+NO_CONTEXT = "no context"
+"""The mode of a condition that uses no list."""
+
+
 def mode_name(deep_biasing: bool, boost: float, resolve: bool = False) -> str:
     """A condition's biasing mode: ``no context``, or its parts joined by ``+`` (``deep``,
     ``boost``, ``resolve``).
@@ -163,8 +174,12 @@ def mode_name(deep_biasing: bool, boost: float, resolve: bool = False) -> str:
     ('deep+boost', 'no context', 'deep+boost+resolve')
     """
     modes = (("deep", deep_biasing), ("boost", boost > 0), ("resolve", resolve))
-    parts = [p for p, on in modes if on]
-    return "+".join(parts) or "no context"
+    return "+".join(p for p, on in modes if on) or NO_CONTEXT
+
+
+def condition_mode(cond: Mapping[str, Any]) -> str:
+    """The mode of a report.json condition entry (``resolve`` may be missing: off)."""
+    return mode_name(cond["deep_biasing"], cond["boost"], cond.get("resolve", False))
 
 
 def _check_condition(first: UtteranceResult, r: UtteranceResult) -> None:
