@@ -77,7 +77,7 @@ def test_decode_results(quick_run: Path) -> None:
 
 def test_resolve_results(quick_run: Path) -> None:
     data = _load(quick_run, "resolve")
-    assert [c["phrases"] for c in data["cases"]] == [10]
+    assert [(c["phrases"], c["slot"]) for c in data["cases"]] == [(10, "whole"), (10, "half")]
     assert all(c["seconds"] > 0 and c["peak_mb"] >= 0 for c in data["cases"])
 
 

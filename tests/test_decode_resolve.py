@@ -9,13 +9,19 @@ from builders import TEXTS, FrameModel  # tests/ is on sys.path
 from torch import Tensor
 
 from catt.decode.options import DecodingOptions, InvalidOptionError
-from catt.decode.resolve import ctc_scores, resolve_spans, slot_spans
+from catt.decode.resolve import SlotTokens, ctc_scores, resolve_spans, slot_regions
 from catt.decode.transcriber import Transcriber
 from catt.text.tokenizer import Tokenizer, train_tokenizer
 
-V = 12
+V = 16
 BLANK, OPEN, CLOSE, DUR_OPEN, DUR_CLOSE = 0, 1, 2, 3, 4  # ids 5.. are words
-TAGS = {OPEN: CLOSE}
+DEV_OPEN, DEV_CLOSE, INTENT, PIECE = 12, 13, 14, 15  # PIECE continues a word
+TAGS = SlotTokens(
+    pairs=((OPEN, CLOSE),),
+    is_tag=[i in (OPEN, CLOSE, DUR_OPEN, DUR_CLOSE, DEV_OPEN, DEV_CLOSE, INTENT) for i in range(V)],
+    starts_word=[i not in (BLANK, PIECE) for i in range(V)],
+)
+TWO_TYPES = SlotTokens(TAGS.pairs + ((DEV_OPEN, DEV_CLOSE),), TAGS.is_tag, TAGS.starts_word)
 
 
 def frames(ids: List[int], vocab: int = V) -> Tensor:
@@ -31,22 +37,56 @@ def test_span_replaced_by_the_phrase_the_frames_spell() -> None:
     assert out == [5, OPEN, 8, 9, CLOSE, 6]
 
 
-def test_span_kept_when_no_phrase_scores_higher() -> None:
+def test_a_list_slot_always_gets_a_list_phrase() -> None:
+    # The frames spell the search's own value 7, which is not on the list: the slot still gets
+    # the list phrase closest to it, since a contact holds a name from the user's list.
     logp = frames([5, OPEN, 7, CLOSE])
     hyp = [5, OPEN, 7, CLOSE]
-    assert resolve_spans(hyp, logp, [[8], [9, 10]], TAGS, blank_id=BLANK, bonus=0.0) == hyp
-    # a tie keeps the search's own value too
-    assert resolve_spans(hyp, logp, [[7]], TAGS, blank_id=BLANK, bonus=0.0) == hyp
+    out = resolve_spans(hyp, logp, [[8, 9, 10], [8]], TAGS, blank_id=BLANK, bonus=0.0)
+    assert out == [5, OPEN, 8, CLOSE]
+    # ... unless no phrase fits in the frames
+    assert resolve_spans(hyp, logp, [[8] * 9], TAGS, blank_id=BLANK, bonus=0.0) == hyp
 
 
-def test_other_slots_and_open_slots_untouched() -> None:
-    logp = frames([DUR_OPEN, 8, DUR_CLOSE, OPEN, 9])
-    hyp = [DUR_OPEN, 7, DUR_CLOSE, OPEN, 7]  # a duration slot, then a contact left open
+def test_other_slots_untouched() -> None:
+    logp = frames([DUR_OPEN, 8, DUR_CLOSE, 5])
+    hyp = [DUR_OPEN, 7, DUR_CLOSE, 5]  # a duration slot is not a list slot
     assert resolve_spans(hyp, logp, [[8], [9]], TAGS, blank_id=BLANK, bonus=0.0) == hyp
-    assert slot_spans(hyp, TAGS) == []
+    assert slot_regions(hyp, TAGS) == []
 
 
-def test_every_span_resolved() -> None:
+def test_a_slot_left_open_gets_its_end_from_the_frames() -> None:
+    logp = frames([INTENT, 5, OPEN, 8, 9, CLOSE, 6])
+    hyp = [INTENT, 5, OPEN, 7, 6]  # no closing tag: "6" may or may not be part of the name
+    out = resolve_spans(hyp, logp, [[8, 9], [10]], TAGS, blank_id=BLANK, bonus=0.0)
+    assert out == [INTENT, 5, OPEN, 8, 9, CLOSE, 6]
+    ends = [b for _, b, _ in slot_regions(hyp, TAGS)[0]]
+    assert ends == [3, 4, 5]  # after the tag, after 7, after 6
+
+
+def test_a_lone_closing_tag_gets_its_start_from_the_frames() -> None:
+    # "giveh </contact> a call": the name ran into the word before and lost its opening tag.
+    logp = frames([INTENT, 5, OPEN, 8, 9, CLOSE, 6])
+    hyp = [INTENT, 5, 7, PIECE, CLOSE, 6]
+    out = resolve_spans(hyp, logp, [[8, 9], [10]], TAGS, blank_id=BLANK, bonus=0.0)
+    assert out == [INTENT, 5, OPEN, 8, 9, CLOSE, 6]
+    # starts at word boundaries only (not inside 7 PIECE), never before the intent tag
+    assert [a for a, _, _ in slot_regions(hyp, TAGS)[0]] == [1, 2, 4]
+    assert [a for a, _, _ in slot_regions(hyp, TAGS, max_words=1)[0]] == [2, 4]
+
+
+def test_tags_that_disagree_let_the_frames_pick_the_type() -> None:
+    logp = frames([5, DEV_OPEN, 8, DEV_CLOSE])
+    hyp = [5, OPEN, 7, DEV_CLOSE]  # <contact> 7 </device>
+    (region,) = slot_regions(hyp, TWO_TYPES)
+    assert region == [(1, 4, TWO_TYPES.pairs)]
+    out = resolve_spans(hyp, logp, [[8], [9]], TWO_TYPES, blank_id=BLANK, bonus=0.0)
+    assert out == [5, DEV_OPEN, 8, DEV_CLOSE]
+    # a whole slot keeps the type the search gave it
+    assert slot_regions([OPEN, 7, CLOSE], TWO_TYPES) == [[(0, 3, ((OPEN, CLOSE),))]]
+
+
+def test_every_slot_resolved() -> None:
     logp = frames([OPEN, 8, CLOSE, 5, OPEN, 10, 11, CLOSE])
     hyp = [OPEN, 7, CLOSE, 5, OPEN, 7, CLOSE]
     out = resolve_spans(hyp, logp, [[8], [10, 11], [9]], TAGS, blank_id=BLANK, bonus=0.0)
@@ -79,7 +119,7 @@ def test_scores_do_not_depend_on_the_chunk_size() -> None:
 def test_the_bonus_lets_a_longer_name_win() -> None:
     # The audio says 8 9 but 9 is heard faintly: without a bonus the one-token phrase wins.
     logp = frames([OPEN, 8, 9, CLOSE])
-    logp[4] = torch.log_softmax(torch.tensor([2.0] + [0.0] * 8 + [1.0, 0.0, 0.0]), dim=-1)
+    logp[4] = torch.log_softmax(torch.tensor([2.0] + [0.0] * 8 + [1.0] + [0.0] * (V - 10)), dim=-1)
     hyp = [OPEN, 7, CLOSE]
     phrases = [[8], [8, 9]]
     assert resolve_spans(hyp, logp, phrases, TAGS, blank_id=BLANK, bonus=0.0) == [OPEN, 8, CLOSE]
@@ -124,6 +164,21 @@ def spelled(tok: Tokenizer, tagged: str, frames_count: int) -> Tensor:
         feats[t, 0] = -1e4
         feats[t, token] = 5.0
     return feats
+
+
+def test_slot_tokens_of_a_real_tokenizer(tokenizer: Tokenizer) -> None:
+    toks = SlotTokens.from_tokenizer(tokenizer)
+    assert {tokenizer.decode([a]) for a, _ in toks.pairs} == {"<contact>", "<device>"}
+    ids = tokenizer.encode("<intent:call_contact> call <contact> stephen fitzgerald </contact>")
+    starts = [k for k, i in enumerate(ids) if toks.starts_word[i]]
+    words = [tokenizer.decode(ids[a:b]) for a, b in zip(starts, starts[1:] + [len(ids)])]
+    assert words == ["<intent:call_contact>", "call", "<contact>", "stephen", "fitzgerald"] + [
+        "</contact>"
+    ]
+    # a half slot's boundary is looked for between words, never inside one
+    half = tokenizer.encode("<intent:call_contact> call stephen fitzgerald </contact>")
+    taken = [tokenizer.decode(half[a:-1]) for a, _, _ in slot_regions(half, toks)[0]]
+    assert taken == ["call stephen fitzgerald", "stephen fitzgerald", "fitzgerald", ""]
 
 
 def test_transcriber_resolves_with_the_list(tokenizer: Tokenizer) -> None:

@@ -1,33 +1,74 @@
 """List resolution: a slot value the search heard, replaced by the list phrase the audio supports.
 
-The transducer search writes a contact or device span such as ``<contact> cathy </contact>``
-even when it cannot spell the name it heard. Resolution takes each such span of the best
+The transducer search writes a contact or device slot such as ``<contact> cathy </contact>``
+even when it cannot spell the name it heard. Resolution takes each such slot of the best
 hypothesis, puts every phrase of the list in its place, and scores each whole token sequence with
 the model's CTC head: the log-likelihood of the audio given the tokens, plus ``bonus`` per token.
-The best sequence wins; the search's own span is kept unless a phrase scores strictly higher.
+The best phrase becomes the slot's value: a contact or device slot holds a name from the user's
+list, so the search's own value is not a candidate.
 
-Only the span changes, so the words around it (U-WER) stay as the search wrote them. The CTC head
-has no language model, so it judges the name by its sound alone; the bonus offsets the CTC
-preference for short sequences (it was chosen on the dev split, docs/results.md). It is the
-same idea as CTC keyword spotting against a phrase list, applied to the slots the model tagged.
+The search sometimes writes half a slot: ``giveh </contact> a call`` (no opening tag),
+``<device> banana`` (no closing tag) or ``<device> capitaine </contact>`` (tags that disagree).
+Resolution tries the missing boundary at each of the ``max_words`` word boundaries before a lone
+closing tag or after a lone opening tag (never across another tag), and both slot types where
+the type is in doubt; the CTC head chooses the boundary and the type with the phrase.
 
->>> # ids: 0 blank, 1 <contact>, 2 </contact>, 3 and 4 names; the frames say 1, 3, 2
->>> logp = torch.log_softmax(5 * torch.eye(5)[[1, 3, 2]], dim=-1)
->>> resolve_spans([1, 4, 2], logp, [[3], [4, 4]], {1: 2}, blank_id=0, bonus=0.0)
+Only the slot changes, so the words around it (U-WER) stay as the search wrote them, except the
+few a half slot's new boundary takes in. The CTC head has no language model, so it judges the
+name by its sound alone; the bonus offsets the CTC preference for short sequences (it was chosen
+on the dev split, docs/results.md). It is the same idea as CTC keyword spotting against a
+phrase list, applied where the model put a slot.
+
+>>> # ids: 0 blank, 1 <contact>, 2 </contact>, 3 and 4 names, 5 a word; the frames say 1, 3, 2
+>>> toks = SlotTokens(pairs=((1, 2),), is_tag=[0, 1, 1, 0, 0, 0], starts_word=[0, 1, 1, 1, 1, 1])
+>>> logp = torch.log_softmax(5 * torch.eye(6)[[1, 3, 2]], dim=-1)
+>>> resolve_spans([1, 4, 2], logp, [[3], [4, 4]], toks, blank_id=0, bonus=0.0)
 [1, 3, 2]
 """
 
 from __future__ import annotations
 
-from typing import List, Mapping, Sequence, Tuple
+from dataclasses import dataclass
+from typing import List, Sequence, Tuple
 
 import torch
 from torch import Tensor
 
-__all__ = ["LIST_SLOTS", "ctc_scores", "slot_spans", "resolve_spans"]
+from catt.text.tokenizer import Tokenizer
+
+__all__ = ["LIST_SLOTS", "MAX_WORDS", "SlotTokens", "ctc_scores", "slot_regions", "resolve_spans"]
 
 LIST_SLOTS = ("contact", "device")
 """The slot types whose values come from the user's phrase lists."""
+
+MAX_WORDS = 4
+"""How many words before a lone closing tag (after a lone opening tag) a slot may take in."""
+
+TagPair = Tuple[int, int]
+Region = Tuple[int, int, Tuple[TagPair, ...]]
+"""``(a, b, pairs)``: tokens ``[a, b)`` become ``<open> phrase </close>`` for one of ``pairs``."""
+
+
+@dataclass(frozen=True)
+class SlotTokens:
+    """What resolution reads from the tokenizer, by token id."""
+
+    pairs: Tuple[TagPair, ...]
+    """(opening, closing) tag ids of the list slots."""
+    is_tag: Sequence[bool]
+    """An intent or slot tag."""
+    starts_word: Sequence[bool]
+    """A piece that begins a word (tags count as words)."""
+
+    @classmethod
+    def from_tokenizer(cls, tokenizer: Tokenizer) -> SlotTokens:
+        ids = ((tokenizer.tag_id(f"<{t}>"), tokenizer.tag_id(f"</{t}>")) for t in LIST_SLOTS)
+        vocab = range(tokenizer.vocab_size)
+        return cls(
+            pairs=tuple((a, b) for a, b in ids if a is not None and b is not None),
+            is_tag=[tokenizer.is_tag_id(i) for i in vocab],
+            starts_word=[tokenizer.starts_word(i) for i in vocab],
+        )
 
 
 def ctc_scores(
@@ -69,37 +110,62 @@ def ctc_scores(
     return torch.cat(out) if out else torch.zeros(0, device=device)
 
 
-def slot_spans(tokens: Sequence[int], tags: Mapping[int, int]) -> List[Tuple[int, int]]:
-    """(open, close) positions of the slots whose opening tag id is a key of ``tags`` (its value:
-    the closing tag id); a slot left open is skipped.
+def _boundaries(tokens: Sequence[int], lo: int, hi: int, toks: SlotTokens) -> List[int]:
+    """Word boundaries from ``lo`` to ``hi``, both included."""
+    inner = [k for k in range(lo + 1, hi) if toks.starts_word[tokens[k]]]
+    return ([lo] if lo < hi else []) + inner + [hi]
 
-    >>> slot_spans([7, 1, 5, 2, 9, 1, 6], {1: 2})
-    [(1, 3)]
+
+def slot_regions(
+    tokens: Sequence[int], toks: SlotTokens, max_words: int = MAX_WORDS
+) -> List[List[Region]]:
+    """The list slots of a hypothesis, in order; for each, the regions it may cover.
+
+    A whole slot has one region and keeps its type. A slot whose tags disagree has one region
+    and either type. A lone opening tag may end after 0 to ``max_words`` words, a lone closing
+    tag may start 0 to ``max_words`` words before it; neither crosses another tag.
+
+    >>> toks = SlotTokens(pairs=((1, 2),), is_tag=[0, 1, 1, 1] + [0] * 4, starts_word=[1] * 8)
+    >>> slot_regions([3, 5, 1, 6, 2, 7], toks)  # 3: the intent tag
+    [[(2, 5, ((1, 2),))]]
+    >>> slot_regions([3, 5, 6, 2, 7], toks, max_words=1)  # the opening tag is missing
+    [[(2, 4, ((1, 2),)), (3, 4, ((1, 2),))]]
     """
-    tokens = list(tokens)
-    spans = []
-    i = 0
-    while i < len(tokens):
-        close = tags.get(tokens[i])
-        if close is not None:
-            try:
-                j = tokens.index(close, i + 1)
-            except ValueError:
-                break
-            spans.append((i, j))
-            i = j
-        i += 1
-    return spans
+    opening = dict(toks.pairs)
+    closing = {b: a for a, b in toks.pairs}
+    tags = [k for k, x in enumerate(tokens) if toks.is_tag[x]]
+    regions: List[List[Region]] = []
+    n = 0
+    while n < len(tags):
+        k = tags[n]
+        nxt = tags[n + 1] if n + 1 < len(tags) else None
+        if tokens[k] in opening:
+            if nxt is not None and tokens[nxt] in closing:
+                whole = tokens[nxt] == opening[tokens[k]]
+                pairs = ((tokens[k], tokens[nxt]),) if whole else toks.pairs
+                regions.append([(k, nxt + 1, pairs)])
+                n += 1  # the closing tag is used
+            else:
+                hi = len(tokens) if nxt is None else nxt
+                ends = _boundaries(tokens, k + 1, hi, toks)[: max_words + 1]
+                regions.append([(k, e, toks.pairs) for e in ends])
+        elif tokens[k] in closing:
+            lo = tags[n - 1] + 1 if n else 0
+            starts = _boundaries(tokens, lo, k, toks)[-(max_words + 1) :]
+            regions.append([(a, k + 1, toks.pairs) for a in starts])
+        n += 1
+    return regions
 
 
 def resolve_spans(
     tokens: Sequence[int],
     log_probs: Tensor,
     phrases: Sequence[Sequence[int]],
-    tags: Mapping[int, int],
+    toks: SlotTokens,
     *,
     blank_id: int,
     bonus: float,
+    max_words: int = MAX_WORDS,
 ) -> List[int]:
     """The hypothesis ``tokens`` with each list slot's value replaced by the best-scoring phrase.
 
@@ -107,18 +173,26 @@ def resolve_spans(
         tokens: the search's best hypothesis (token ids, tags included).
         log_probs: [T, V] CTC log-probabilities of its utterance (valid frames only).
         phrases: the list, as token ids.
-        tags: opening tag id -> closing tag id of the slots to resolve.
+        toks: the tokenizer's tag and word-start ids.
         bonus: score per token (see the module docstring).
+        max_words: how far a half slot's missing boundary is looked for (:func:`slot_regions`).
 
     Returns:
-        The resolved token ids (``tokens`` itself when no phrase scores higher).
+        The resolved token ids (``tokens`` itself when there is no list slot, no list, or no
+        phrase fits in the frames).
     """
     out = list(tokens)
     if not phrases:
         return out
-    for start, end in reversed(slot_spans(out, tags)):
-        head, tail = out[: start + 1], out[end:]
-        candidates = [out] + [head + list(p) + tail for p in phrases]
+    for alternatives in reversed(slot_regions(out, toks, max_words)):
+        candidates = [
+            out[:a] + [o, *p, c] + out[b:]
+            for a, b, pairs in alternatives
+            for o, c in pairs
+            for p in phrases
+        ]
         scores = ctc_scores(log_probs, candidates, blank_id=blank_id, bonus=bonus)
-        out = candidates[int(torch.argmax(scores))]  # ties keep the search's own span
+        best = int(torch.argmax(scores))
+        if torch.isfinite(scores[best]):
+            out = candidates[best]
     return out

@@ -28,7 +28,7 @@ from catt.audio import compute_features, load_audio
 from catt.context.phrases import Phrase, load_phrases, merge_phrases, parse_phrases
 from catt.context.trie import ContextTrie
 from catt.decode.options import DecodingOptions, InvalidOptionError
-from catt.decode.resolve import LIST_SLOTS, resolve_spans
+from catt.decode.resolve import SlotTokens, resolve_spans
 from catt.decode.search import encode_phrase_list, greedy_search, modified_beam_search
 from catt.errors import AudioError, PhraseFileError
 from catt.model.context import PhraseVectors
@@ -113,8 +113,7 @@ class Transcriber:
         self._cache_size = cache_size
         tags = [i for i in range(tokenizer.vocab_size) if tokenizer.is_tag_id(i)]
         self._tag_ids = frozenset(tags)
-        pairs = ((tokenizer.tag_id(f"<{t}>"), tokenizer.tag_id(f"</{t}>")) for t in LIST_SLOTS)
-        self._list_tags = {a: b for a, b in pairs if a is not None and b is not None}
+        self._slot_tokens = SlotTokens.from_tokenizer(tokenizer)
 
     @property
     def device(self) -> torch.device:
@@ -240,7 +239,7 @@ class Transcriber:
                 t,
                 log_probs[i, : int(h_lens[i])],
                 plist.token_ids,
-                self._list_tags,
+                self._slot_tokens,
                 blank_id=self.model.blank_id,
                 bonus=options.resolve_bonus,
             )

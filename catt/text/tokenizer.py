@@ -49,6 +49,7 @@ class Tokenizer:
         pieces = [processor.id_to_piece(i) for i in range(processor.get_piece_size())]
         self._tag_ids = {p: i for i, p in enumerate(pieces) if is_tag(p)}
         self._is_tag = [is_tag(p) for p in pieces]
+        self._starts_word = [t or p.startswith("\u2581") for t, p in zip(self._is_tag, pieces)]
 
     @classmethod
     def load(cls, path: Union[str, Path]) -> Tokenizer:
@@ -88,6 +89,10 @@ class Tokenizer:
     def is_tag_id(self, token_id: int) -> bool:
         """True when ``token_id`` is an intent or slot tag."""
         return self._is_tag[token_id]
+
+    def starts_word(self, token_id: int) -> bool:
+        """True when ``token_id`` begins a word: a tag, or a piece after a space."""
+        return self._starts_word[token_id]
 
     def encode(self, text: str) -> List[int]:
         """Token ids of a (tagged) transcript; an unknown tag becomes ``<unk>``."""
