@@ -325,16 +325,22 @@ def resolve_section(r: Optional[Dict[str, Any]]) -> List[str]:
     if r is None:
         return ["Not run.", ""]
     s = r["shape"]
-    rows = [
-        [f"{c['phrases']:,}", _f(1000 * c["seconds"], 1), f"{c['peak_mb']:.0f}"] for c in r["cases"]
-    ]
+    by_size: Dict[int, Dict[str, Dict[str, Any]]] = {}
+    for c in r["cases"]:
+        by_size.setdefault(c["phrases"], {})[c.get("slot", "whole")] = c
+    rows = []
+    for n, cases in by_size.items():
+        times = [_f(1000 * cases[k]["seconds"], 1) if k in cases else "" for k in ("whole", "half")]
+        rows.append([f"{n:,}", *times, f"{max(c['peak_mb'] for c in cases.values()):.0f}"])
     return [
-        f"One contact span resolved against N invented names (`--resolve`): N + 1 token sequences "
-        f"scored by the CTC loss against T={s['T']} frames (3 s of audio) over V={s['V']} tokens, "
-        f"{r['threads']} thread(s). This is paid per slot the search wrote, on top of the "
-        "search; the CTC log-probabilities reuse the search's encoder output.",
+        f"One contact slot resolved against N invented names (`--resolve`): the candidate token "
+        f"sequences scored by the CTC loss against T={s['T']} frames (3 s of audio) over "
+        f"V={s['V']} tokens, {r['threads']} thread(s). A whole slot has N candidates; half a slot "
+        "(a closing tag whose opening tag the search left out) has one per phrase, possible start "
+        "and slot type, here 3 starts x 2 types = 6 N. This is paid per slot the search wrote, on "
+        "top of the search; the CTC log-probabilities reuse the search's encoder output.",
         "",
-        *table(["phrases", "time per slot (ms, median)", "peak MB"], rows),
+        *table(["phrases", "whole slot (ms, median)", "half slot (ms, median)", "peak MB"], rows),
     ]
 
 
@@ -410,7 +416,8 @@ METHOD = """\
   vectors" is the same model with `context_encoder.type: bilstm_tokens`: one entry per phrase
   token, so a list of N phrases is attended to as about 4 N entries.
 - **List resolution** (`bench_resolve.py`): random CTC log-probabilities (the scoring cost
-  does not depend on them), a tagged hypothesis of about 20 tokens with one contact span, and
+  does not depend on them), a tagged hypothesis of about 20 tokens with one contact slot, whole
+  or half, and
   `catt.decode.resolve.resolve_spans` with the default bonus; the sequences are scored 256 at a
   time.
 - **int8** (`bench_model.py`): `torch.quantization.quantize_dynamic` of the `nn.Linear` layers
