@@ -417,9 +417,8 @@ METHOD = """\
   token, so a list of N phrases is attended to as about 4 N entries.
 - **List resolution** (`bench_resolve.py`): random CTC log-probabilities (the scoring cost
   does not depend on them), a tagged hypothesis of about 20 tokens with one contact slot, whole
-  or half, and
-  `catt.decode.resolve.resolve_spans` with the default bonus; the sequences are scored 256 at a
-  time.
+  or half, and `catt.decode.resolve.resolve_spans` with the default bonus; the sequences are
+  scored 256 at a time.
 - **int8** (`bench_model.py`): `torch.quantization.quantize_dynamic` of the `nn.Linear` layers
   (attention output projections, LSTMs, convolutions, embeddings stay float). The int8 file size
   is the quantized state dict plus the tokenizer. The accuracy check needs the demo's trained
