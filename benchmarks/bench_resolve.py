@@ -19,7 +19,7 @@ import json
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, Tuple
 
 from benchlib import (
     base_parser,
@@ -38,12 +38,13 @@ SLOTS = {
 }
 
 
-def _case(phrases: int, slot: str, T: int, V: int) -> Callable[[], Any]:
-    """Resolving one contact slot of one hypothesis against ``phrases`` names."""
+def _case(phrases: int, slot: str, T: int, V: int) -> Tuple[Callable[[], Any], int]:
+    """Resolving one contact slot of one hypothesis against ``phrases`` names, and the number
+    of candidate sequences it scores."""
     import torch
 
     from catt.decode.options import DecodingOptions
-    from catt.decode.resolve import SlotTokens, resolve_spans
+    from catt.decode.resolve import SlotTokens, resolve_spans, slot_regions
 
     with tempfile.TemporaryDirectory() as folder:
         tok = make_tokenizer(Path(folder), V)
@@ -58,7 +59,8 @@ def _case(phrases: int, slot: str, T: int, V: int) -> Callable[[], Any]:
     def run() -> Any:
         return resolve_spans(hyp, log_probs, ids, toks, blank_id=tok.blank_id, bonus=bonus)
 
-    return run
+    (alternatives,) = slot_regions(hyp, toks)
+    return run, phrases * sum(len(pairs) for _, _, pairs in alternatives)
 
 
 def child(phrases: int, slot: str, size: str, runs: int, threads: int) -> Dict[str, Any]:
@@ -67,8 +69,8 @@ def child(phrases: int, slot: str, size: str, runs: int, threads: int) -> Dict[s
 
     torch.set_num_threads(threads)
     shape = SIZES[size]
-    fn = _case(phrases, slot, shape["T"], shape["V"])
-    return {"phrases": phrases, "slot": slot, **time_with_peak(fn, runs)}
+    fn, candidates = _case(phrases, slot, shape["T"], shape["V"])
+    return {"phrases": phrases, "slot": slot, "candidates": candidates, **time_with_peak(fn, runs)}
 
 
 def main() -> None:

@@ -327,18 +327,20 @@ def resolve_section(r: Optional[Dict[str, Any]]) -> List[str]:
     s = r["shape"]
     by_size: Dict[int, Dict[str, Dict[str, Any]]] = {}
     for c in r["cases"]:
-        by_size.setdefault(c["phrases"], {})[c.get("slot", "whole")] = c
+        by_size.setdefault(c["phrases"], {})[c["slot"]] = c
     rows = []
     for n, cases in by_size.items():
-        times = [_f(1000 * cases[k]["seconds"], 1) if k in cases else "" for k in ("whole", "half")]
+        times = [_f(1000 * cases[k]["seconds"], 1) for k in ("whole", "half")]
         rows.append([f"{n:,}", *times, f"{max(c['peak_mb'] for c in cases.values()):.0f}"])
+    half = next(c for c in r["cases"] if c["slot"] == "half")
     return [
         f"One contact slot resolved against N invented names (`--resolve`): the candidate token "
         f"sequences scored by the CTC loss against T={s['T']} frames (3 s of audio) over "
         f"V={s['V']} tokens, {r['threads']} thread(s). A whole slot has N candidates; half a slot "
         "(a closing tag whose opening tag the search left out) has one per phrase, possible start "
-        "and slot type, here 3 starts x 2 types = 6 N. This is paid per slot the search wrote, on "
-        "top of the search; the CTC log-probabilities reuse the search's encoder output.",
+        f"and slot type, here {half['candidates'] // half['phrases']} N. This is paid per slot "
+        "the search wrote, on top of the search; the CTC log-probabilities reuse the search's "
+        "encoder output.",
         "",
         *table(["phrases", "whole slot (ms, median)", "half slot (ms, median)", "peak MB"], rows),
     ]

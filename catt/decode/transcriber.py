@@ -111,9 +111,8 @@ class Transcriber:
         self.options = options if options is not None else DecodingOptions()
         self._cache: collections.OrderedDict = collections.OrderedDict()
         self._cache_size = cache_size
-        tags = [i for i in range(tokenizer.vocab_size) if tokenizer.is_tag_id(i)]
-        self._tag_ids = frozenset(tags)
         self._slot_tokens = SlotTokens.from_tokenizer(tokenizer)
+        self._tag_ids = frozenset(i for i, tag in enumerate(self._slot_tokens.is_tag) if tag)
 
     @property
     def device(self) -> torch.device:
