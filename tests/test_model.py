@@ -82,6 +82,9 @@ def test_config_bad_values_are_named():
         ModelConfig.from_dict({"vocab_size": 10, "blank_id": 10})
     with pytest.raises(ConfigError, match="encoder.dropout"):
         ModelConfig.from_dict({"encoder": {"dropout": 1.5}})
+    for kernel in (4, -3, 1.5):
+        with pytest.raises(ConfigError, match="encoder.conv_kernel must be 0 or an odd"):
+            ModelConfig.from_dict({"encoder": {"conv_kernel": kernel}})
 
 
 # ---- pieces -------------------------------------------------------------------------------
@@ -124,13 +127,33 @@ def test_too_few_frames_for_the_tokens_is_named():
     assert subsampled_lengths(torch.tensor([21, 40, 3])).tolist() == [4, 9, 1]
 
 
-def test_encode_ignores_padding():
-    model = _model()
+@pytest.mark.parametrize("conv_kernel", [0, 5])
+def test_encode_ignores_padding(conv_kernel):
+    model = _model(encoder={"conv_kernel": conv_kernel})
     features, feature_lens, _, _ = _batch()
     h, h_lens = model.encode(features, feature_lens)
     alone, alone_lens = model.encode(features[2:, :21], feature_lens[2:])
     assert alone_lens.tolist() == [h_lens[2].item()]
     assert torch.allclose(alone[0], h[2, : h_lens[2]], atol=1e-5)
+
+
+def test_convolution_module_is_off_by_default_and_sees_neighbouring_frames():
+    """A config without ``conv_kernel`` (every model saved before it existed) builds the plain
+    transformer, with the same parameter names; with it, a frame's embedding depends on its
+    neighbours through the depthwise conv even when self-attention is shut off."""
+    plain = _model()
+    assert not any("convs" in name for name in plain.state_dict())
+    conformer = _model(encoder={"conv_kernel": 3})
+    names = set(conformer.state_dict())
+    assert set(plain.state_dict()) < names and any("convs.0.depthwise" in n for n in names)
+    conv = conformer.encoder.convs[0].eval()
+    x = torch.randn(1, 9, 16)
+    pad = torch.zeros(1, 9, dtype=torch.bool)
+    y = conv(x, pad)
+    x2 = x.clone()
+    x2[0, 4] += torch.randn(16)
+    changed = (conv(x2, pad) - y).abs().sum(-1)[0] > 1e-6
+    assert changed.tolist() == [False, False, False, True, True, True, False, False, False]
 
 
 def test_masked_phrases_do_not_change_the_output():

@@ -58,7 +58,8 @@ def _dropout(name: str, value: Any) -> None:
 
 @dataclass(frozen=True)
 class EncoderConfig:
-    """Audio encoder: conv subsampling x4 then a pre-norm transformer."""
+    """Audio encoder: conv subsampling x4 then a pre-norm transformer; ``conv_kernel`` > 0 (odd)
+    adds a conformer convolution module of that kernel after each layer (0: none)."""
 
     d_model: int = 144
     num_layers: int = 4
@@ -67,10 +68,16 @@ class EncoderConfig:
     dropout: float = 0.1
     subsampling: int = 4
     conv_channels: int = 32
+    conv_kernel: int = 0
 
     def validate(self) -> None:
         for name in ("d_model", "num_layers", "num_heads", "ff_dim", "conv_channels"):
             _positive(f"encoder.{name}", getattr(self, name))
+        k = self.conv_kernel
+        if not isinstance(k, int) or isinstance(k, bool) or k < 0 or (k and k % 2 == 0):
+            raise ModelConfigError(
+                f"encoder.conv_kernel must be 0 or an odd positive integer, got {k!r}"
+            )
         _divides("encoder.d_model", self.d_model, "encoder.num_heads", self.num_heads)
         _dropout("encoder.dropout", self.dropout)
         if self.subsampling != 4:

@@ -1,5 +1,10 @@
 """Audio encoder: per-utterance feature normalization, conv subsampling x4, transformer.
 
+With ``conv_kernel`` > 0 each transformer layer is followed by a conformer convolution module
+(pointwise conv and GLU, depthwise conv over time, norm, SiLU, pointwise conv; residual): the
+self-attention sees the whole utterance, the depthwise conv the few frames around each one,
+which is where the sounds of a word are.
+
 Shapes: B batch, T input frames, T' = ((T - 1) // 2 - 1) // 2 output frames, F feature bins,
 D model dimension.
 """
@@ -14,6 +19,7 @@ from torch import Tensor, nn
 
 __all__ = [
     "AudioEncoder",
+    "ConvolutionModule",
     "normalize_features",
     "subsampled_lengths",
     "sinusoidal_positions",
@@ -83,6 +89,39 @@ class _Conv2dSubsampling(nn.Module):
         return self.out(x.transpose(1, 2).reshape(b, t, c * f))
 
 
+class ConvolutionModule(nn.Module):
+    """The conformer convolution block, pre-norm and residual: [B, T, D] -> [B, T, D].
+
+    LayerNorm where the conformer paper has BatchNorm: batches here are small and padded, and a
+    LayerNorm behaves the same in training and decoding.
+    """
+
+    def __init__(self, *, d_model: int, kernel_size: int, dropout: float) -> None:
+        super().__init__()
+        if kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd and positive, got {kernel_size}")
+        self.norm_in = nn.LayerNorm(d_model)
+        self.pointwise_in = nn.Linear(d_model, 2 * d_model)
+        self.depthwise = nn.Conv1d(
+            d_model, d_model, kernel_size, padding=kernel_size // 2, groups=d_model
+        )
+        self.norm_mid = nn.LayerNorm(d_model)
+        self.pointwise_out = nn.Linear(d_model, d_model)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, pad: Tensor) -> Tensor:
+        """x [B, T, D], pad [B, T] (True at padded frames) -> [B, T, D].
+
+        Padded frames are zeroed before the depthwise conv, so an utterance's output does not
+        depend on what it was batched with.
+        """
+        y = nn.functional.glu(self.pointwise_in(self.norm_in(x)), dim=-1)
+        y = y.masked_fill(pad.unsqueeze(-1), 0.0)
+        y = self.depthwise(y.transpose(1, 2)).transpose(1, 2)
+        y = self.pointwise_out(nn.functional.silu(self.norm_mid(y)))
+        return x + self.dropout(y)
+
+
 class AudioEncoder(nn.Module):
     """Features -> audio embeddings h_t (pre-norm transformer over subsampled frames)."""
 
@@ -96,6 +135,7 @@ class AudioEncoder(nn.Module):
         ff_dim: int,
         dropout: float,
         conv_channels: int,
+        conv_kernel: int = 0,
     ) -> None:
         super().__init__()
         if feature_dim < MIN_FRAMES:
@@ -107,6 +147,10 @@ class AudioEncoder(nn.Module):
             d_model, num_heads, ff_dim, dropout, batch_first=True, norm_first=True
         )
         self.layers = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
+        self.convs = nn.ModuleList(
+            ConvolutionModule(d_model=d_model, kernel_size=conv_kernel, dropout=dropout)
+            for _ in range(num_layers if conv_kernel else 0)
+        )
         self.norm = nn.LayerNorm(d_model)
         self.dropout = nn.Dropout(dropout)
 
@@ -126,5 +170,9 @@ class AudioEncoder(nn.Module):
         x = self.subsampling(x)
         h_lens = subsampled_lengths(feature_lens).clamp(max=x.size(1))
         x = self.dropout(x + sinusoidal_positions(x.size(1), x.size(2), x.device))
-        x = self.layers(x, src_key_padding_mask=padding_mask(h_lens, x.size(1)))
+        pad = padding_mask(h_lens, x.size(1))
+        if not self.convs:
+            return self.norm(self.layers(x, src_key_padding_mask=pad)), h_lens
+        for layer, conv in zip(self.layers.layers, self.convs):
+            x = conv(layer(x, src_key_padding_mask=pad), pad)
         return self.norm(x), h_lens

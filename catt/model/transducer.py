@@ -60,6 +60,7 @@ class Transducer(nn.Module):
             ff_dim=e.ff_dim,
             dropout=e.dropout,
             conv_channels=e.conv_channels,
+            conv_kernel=e.conv_kernel,
         )
         self.predictor = build_predictor(config)
         self.joiner = Joiner(d_model=d, joiner_dim=config.joiner_dim, vocab_size=config.vocab_size)
