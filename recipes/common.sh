@@ -43,12 +43,14 @@ condition_files() {
   for entry in "$@"; do echo "$out_dir/${entry%%|*}.jsonl"; done
 }
 
-# train_model CONF EXP DATA: train into EXP (resuming an interrupted run) unless EXP/model.pt
-# exists already.
+# train_model CONF EXP DATA [--set KEY=VALUE]...: train into EXP (resuming an interrupted run)
+# unless EXP/model.pt exists already.
 train_model() {
-  if [ -f "$2/model.pt" ]; then
-    log "model $2/model.pt exists, skipping training"
+  local conf=$1 exp_dir=$2 data_dir=$3
+  shift 3
+  if [ -f "$exp_dir/model.pt" ]; then
+    log "model $exp_dir/model.pt exists, skipping training"
   else
-    catt train --config "$1" --exp-dir "$2" --set data.dir="$3" --resume
+    catt train --config "$conf" --exp-dir "$exp_dir" --set data.dir="$data_dir" --resume "$@"
   fi
 }

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 CONDITIONS = [
@@ -47,3 +48,14 @@ def test_micro_recipe_runs_every_stage(tmp_path: Path) -> None:
     again = subprocess.run(run, cwd=tmp_path, env=env, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr[-3000:]
     assert json.loads((exp / "report.json").read_text()) == report
+
+    # An ablation on the same data: --set reaches training, --exp-dir keeps it apart.
+    ablation = tmp_path / "exp/ablation"
+    run_ablation = run + ["--stage", "2", "--stop-stage", "2", "--exp-dir", str(ablation)]
+    run_ablation += ["--set", "model.encoder.conv_kernel=3", "--set", "train.max_steps=2"]
+    done = subprocess.run(run_ablation, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    config = yaml.safe_load((ablation / "config.yaml").read_text())
+    assert config["model"]["encoder"]["conv_kernel"] == 3
+    assert config["train"]["max_steps"] == 2
+    assert (ablation / "model.pt").is_file() and (exp / "model.pt").is_file()

@@ -3,7 +3,7 @@
 # location) as one intent tag before the words, scored by intent (full-frame) accuracy and WER.
 #
 #   recipes/fluent_speech_commands/run.sh --corpus DIR [--size gpu|fixture] [--stage N]
-#       [--stop-stage N] [--jobs N]
+#       [--stop-stage N] [--jobs N] [--exp-dir DIR] [--set KEY=VALUE]...
 #
 # Stages (each skips work that is already done, so a rerun resumes):
 #   1  Lhotse manifests (prepare_slu): splits train, dev (FSC's valid) and test
@@ -13,7 +13,8 @@
 #   5  score and write report.md, report.json and distractors.png
 # --corpus is the fluent_speech_commands_dataset folder (or its parent); FSC is distributed
 # under its own licence and must be obtained from its publisher. Data goes to data/fsc-SIZE, the
-# experiment to exp/fsc-SIZE (relative to the current directory).
+# experiment to exp/fsc-SIZE (relative to the current directory) or --exp-dir; --set overrides a
+# key of conf/SIZE.yaml for training.
 set -euo pipefail
 
 size=gpu
@@ -21,9 +22,11 @@ stage=1
 stop_stage=5
 jobs=4
 corpus=""
+exp=""
+overrides=()
 recipe_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --corpus) corpus=$2; shift 2 ;;
@@ -31,6 +34,8 @@ while [ $# -gt 0 ]; do
     --stage) stage=$2; shift 2 ;;
     --stop-stage) stop_stage=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
+    --exp-dir) exp=$2; shift 2 ;;
+    --set) overrides+=(--set "$2"); shift 2 ;;
     -h|--help) usage 0 ;;
     *) echo "run.sh: unknown option $1" >&2; usage 2 ;;
   esac
@@ -46,7 +51,7 @@ case "$size" in
 esac
 
 data=data/fsc-$size
-exp=exp/fsc-$size
+exp=${exp:-exp/fsc-$size}
 log_tag=fsc-$size
 # shellcheck source=../common.sh
 . "$recipe_dir/../common.sh"
@@ -75,7 +80,7 @@ fi
 if run_stage 3; then
   log "stage 3: train ($conf) into $exp"
   t=$(date +%s)
-  train_model "$conf" "$exp" "$data"
+  train_model "$conf" "$exp" "$data" ${overrides[@]+"${overrides[@]}"}
   stage_time 3 "$t"
 fi
 

@@ -5,7 +5,7 @@
 # WER / U-WER / B-WER per N and test set.
 #
 #   recipes/librispeech_biasing/run.sh --corpus DIR [--biasing-dir DIR] [--size 100h|960h|fixture]
-#       [--stage N] [--stop-stage N] [--jobs N] [--boost B]
+#       [--stage N] [--stop-stage N] [--jobs N] [--boost B] [--exp-dir DIR] [--set KEY=VALUE]...
 #
 # Stages (each skips work that is already done, so a rerun resumes):
 #   0  download LibriSpeech (lhotse download) and the biasing lists into --corpus (run it
@@ -17,7 +17,8 @@
 #   5  score and write report.md, report.json and distractors.png
 # --corpus holds LibriSpeech/ (or is it); --biasing-dir defaults to
 # CORPUS/fbai-speech/is21_deep_bias. Data goes to data/librispeech-SIZE, the experiment to
-# exp/librispeech-SIZE (relative to the current directory).
+# exp/librispeech-SIZE (relative to the current directory) or --exp-dir; --set overrides a key of
+# conf/SIZE.yaml for training.
 set -euo pipefail
 
 size=100h
@@ -27,9 +28,11 @@ jobs=4
 boost=2.0
 corpus=""
 biasing_dir=""
+exp=""
+overrides=()
 recipe_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-usage() { sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --corpus) corpus=$2; shift 2 ;;
@@ -39,6 +42,8 @@ while [ $# -gt 0 ]; do
     --stop-stage) stop_stage=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
     --boost) boost=$2; shift 2 ;;
+    --exp-dir) exp=$2; shift 2 ;;
+    --set) overrides+=(--set "$2"); shift 2 ;;
     -h|--help) usage 0 ;;
     *) echo "run.sh: unknown option $1" >&2; usage 2 ;;
   esac
@@ -56,7 +61,7 @@ case "$size" in
 esac
 
 data=data/librispeech-$size
-exp=exp/librispeech-$size
+exp=${exp:-exp/librispeech-$size}
 log_tag=librispeech-$size
 # shellcheck source=../common.sh
 . "$recipe_dir/../common.sh"
@@ -95,7 +100,7 @@ fi
 if run_stage 3; then
   log "stage 3: train ($conf) into $exp"
   t=$(date +%s)
-  train_model "$conf" "$exp" "$data"
+  train_model "$conf" "$exp" "$data" ${overrides[@]+"${overrides[@]}"}
   stage_time 3 "$t"
 fi
 

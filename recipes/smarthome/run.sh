@@ -3,6 +3,7 @@
 # transducer trained on it, decoded with and without the households' phrase lists, and a report.
 #
 #   recipes/smarthome/run.sh [--size micro|tiny|base] [--stage N] [--stop-stage N] [--jobs N]
+#                            [--boost W] [--exp-dir DIR] [--set KEY=VALUE]...
 #
 # Stages (each skips work that is already done, so a rerun resumes):
 #   0  synthesize the corpus: WAVs, Lhotse manifests, household phrase lists
@@ -11,7 +12,8 @@
 #   3  decode the test split under every context condition
 #   4  score and write report.md, report.json and distractors.png
 # Data goes to data/smarthome-SIZE, the experiment to exp/smarthome-SIZE (relative to the
-# current directory).
+# current directory) or --exp-dir. --set overrides a key of conf/SIZE.yaml for training (e.g.
+# --set model.encoder.conv_kernel=15): an ablation on the same data, in its own --exp-dir.
 set -euo pipefail
 
 size=tiny
@@ -19,9 +21,11 @@ stage=0
 stop_stage=4
 jobs=2
 boost=""
+exp=""
+overrides=()
 recipe_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-usage() { sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --size) size=$2; shift 2 ;;
@@ -29,6 +33,8 @@ while [ $# -gt 0 ]; do
     --stop-stage) stop_stage=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
     --boost) boost=$2; shift 2 ;;
+    --exp-dir) exp=$2; shift 2 ;;
+    --set) overrides+=(--set "$2"); shift 2 ;;
     -h|--help) usage 0 ;;
     *) echo "run.sh: unknown option $1" >&2; usage 2 ;;
   esac
@@ -45,7 +51,7 @@ esac
 boost=${boost:-$default_boost}
 
 data=data/smarthome-$size
-exp=exp/smarthome-$size
+exp=${exp:-exp/smarthome-$size}
 log_tag=smarthome-$size
 # shellcheck source=../common.sh
 . "$recipe_dir/../common.sh"
@@ -69,7 +75,7 @@ fi
 if run_stage 2; then
   log "stage 2: train ($conf) into $exp"
   t=$(date +%s)
-  train_model "$conf" "$exp" "$data"
+  train_model "$conf" "$exp" "$data" ${overrides[@]+"${overrides[@]}"}
   stage_time 2 "$t"
 fi
 
