@@ -13,7 +13,7 @@
 #   4  score and write report.md, report.json and distractors.png
 # Data goes to data/smarthome-SIZE, the experiment to exp/smarthome-SIZE (relative to the
 # current directory) or --exp-dir. --set overrides a key of conf/SIZE.yaml for training (e.g.
-# --set model.encoder.conv_kernel=15): an ablation on the same data, in its own --exp-dir.
+# --set model.encoder.conv_kernel=0): an ablation on the same data, in its own --exp-dir.
 set -euo pipefail
 
 size=tiny
