@@ -31,7 +31,7 @@ class DecodingOptions:
             model's CTC head scores best (:mod:`catt.decode.resolve`). Needs a list and a model
             with a CTC head.
         resolve_bonus: score per token in that comparison (log-probability units); it offsets
-            the CTC preference for short phrases. 3 is the best dev value for the smart-home
+            the CTC preference for short phrases. 5 is the best dev value for the smart-home
             base model (docs/results.md).
 
     >>> opts = DecodingOptions(beam=4)
@@ -50,7 +50,7 @@ class DecodingOptions:
     batch_size: int = 8
     max_symbols: int = 3
     resolve: bool = False
-    resolve_bonus: float = 3.0
+    resolve_bonus: float = 5.0
 
     def __post_init__(self) -> None:
         if isinstance(self.beam, bool) or not isinstance(self.beam, int) or self.beam < 1:
