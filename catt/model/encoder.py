@@ -171,8 +171,8 @@ class AudioEncoder(nn.Module):
         h_lens = subsampled_lengths(feature_lens).clamp(max=x.size(1))
         x = self.dropout(x + sinusoidal_positions(x.size(1), x.size(2), x.device))
         pad = padding_mask(h_lens, x.size(1))
-        if not self.convs:
-            return self.norm(self.layers(x, src_key_padding_mask=pad)), h_lens
-        for layer, conv in zip(self.layers.layers, self.convs):
-            x = conv(layer(x, src_key_padding_mask=pad), pad)
+        for i, layer in enumerate(self.layers.layers):
+            x = layer(x, src_key_padding_mask=pad)
+            if self.convs:
+                x = self.convs[i](x, pad)
         return self.norm(x), h_lens
