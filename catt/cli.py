@@ -74,6 +74,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from catt.train import export_model
+
+    print(export_model(args.exp_dir, args.out, step=args.step, avg=args.avg))
+    return 0
+
+
 def _cmd_decode(args: argparse.Namespace) -> int:
     from catt.decode.decode_set import decode_condition
 
@@ -195,6 +202,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key"
     )
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("export", help="a model file from a run's checkpoints (any step, averaged)")
+    p.add_argument("exp_dir", type=Path)
+    p.add_argument("--out", type=Path, required=True, help="the model file to write")
+    p.add_argument("--step", type=int, help="the last checkpoint to use (default: the latest)")
+    p.add_argument("--avg", type=int, default=1, help="checkpoints averaged, ending at --step")
+    p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("decode", help="decode a test split under one context condition")
     p.add_argument("--model", type=Path, required=True)

@@ -72,6 +72,7 @@ __all__ = [
     "lr_factor",
     "list_checkpoints",
     "load_checkpoint",
+    "export_model",
 ]
 
 logger = logging.getLogger(__name__)
@@ -326,11 +327,17 @@ def lr_factor(step: int, warmup_steps: int) -> float:
 
 def list_checkpoints(exp_dir: PathLike) -> List[Path]:
     """``exp_dir/checkpoints/step-*.pt`` sorted by step."""
+    return [p for _, p in _checkpoints_by_step(exp_dir)]
+
+
+def _checkpoints_by_step(exp_dir: PathLike) -> List[Tuple[int, Path]]:
+    """(step, path) of ``exp_dir/checkpoints/step-*.pt``, sorted by step."""
     ckpt_dir = Path(exp_dir) / "checkpoints"
     if not ckpt_dir.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in ckpt_dir.iterdir() if (m := _CKPT_NAME.match(p.name))]
-    return [p for _, p in sorted(found)]
+    return sorted(
+        (int(m.group(1)), p) for p in ckpt_dir.iterdir() if (m := _CKPT_NAME.match(p.name))
+    )
 
 
 def load_checkpoint(path: PathLike) -> Dict[str, Any]:
@@ -841,19 +848,60 @@ class Trainer:
 
     def write_final_model(self) -> Path:
         """Average the last ``average_last`` checkpoints into ``exp_dir/model.pt`` (rank 0)."""
-        from catt.model import average_state_dicts, build_model, save_model
-
         path = self.exp_dir / "model.pt"
         if not self.dist.is_main:
             return path
         chosen = list_checkpoints(self.exp_dir)[-self.opts.average_last :]
-        for p in chosen:
-            load_checkpoint(p)  # a one-line CheckpointError if one is broken
-        model = build_model(self.model_config)
-        model.load_state_dict(average_state_dicts(chosen))
-        save_model(path, model.eval(), self.tokenizer)
-        logger.info("averaged %s -> %s", ", ".join(p.name for p in chosen), path)
-        return path
+        return _write_averaged_model(chosen, self.model_config, self.tokenizer, path)
+
+
+def _write_averaged_model(
+    checkpoints: Sequence[Path], model_config: Any, tokenizer: Any, out: PathLike
+) -> Path:
+    """The mean of the checkpoints' weights, written as the model file ``out``."""
+    from catt.model import average_state_dicts, build_model, save_model
+
+    for p in checkpoints:
+        load_checkpoint(p)  # a one-line CheckpointError if one is broken
+    model = build_model(model_config)
+    model.load_state_dict(average_state_dicts(checkpoints))
+    save_model(out, model.eval(), tokenizer)
+    logger.info("averaged %s -> %s", ", ".join(p.name for p in checkpoints), out)
+    return Path(out)
+
+
+def export_model(
+    exp_dir: PathLike, out: PathLike, *, step: Optional[int] = None, avg: int = 1
+) -> Path:
+    """A model file from a run's checkpoints: the mean of the ``avg`` checkpoints ending at
+    ``step`` (default: the latest), to decode a run at any point of its training.
+
+    The tokenizer is the one of the run's corpus (``data.dir`` of ``exp_dir/config.yaml``).
+
+    Raises:
+        CheckpointError: no checkpoint at ``step``, fewer than ``avg`` up to it, or a broken one.
+    """
+    from catt.model import ModelConfig
+    from catt.text.tokenizer import Tokenizer
+
+    exp_dir = Path(exp_dir)
+    by_step = _checkpoints_by_step(exp_dir)
+    steps, found = [s for s, _ in by_step], [p for _, p in by_step]
+    if not found:
+        raise CheckpointError(f"{exp_dir}: no checkpoints in {exp_dir / 'checkpoints'}")
+    end = len(found) if step is None else (steps.index(step) + 1 if step in steps else 0)
+    if not end:
+        have = ", ".join(str(s) for s in steps)
+        raise CheckpointError(f"{exp_dir}: no checkpoint at step {step} (steps on disk: {have})")
+    if not 1 <= avg <= end:
+        raise CheckpointError(
+            f"--avg {avg}: {end} checkpoint(s) on disk up to step {steps[end - 1]}, so 1 to {end}"
+        )
+    chosen = found[end - avg : end]
+    config = load_train_config(exp_dir / "config.yaml")
+    tokenizer = Tokenizer.load(Path(config.data.dir) / "lang" / "bpe.model")
+    model_config = ModelConfig.from_dict(load_checkpoint(chosen[-1])["model_config"])
+    return _write_averaged_model(chosen, model_config, tokenizer, out)
 
 
 def _group(cut: Any) -> Optional[str]:

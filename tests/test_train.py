@@ -119,6 +119,34 @@ def test_training_lowers_the_loss_and_writes_a_loadable_model(
     assert "dev loss" in log_text and "step 40" in log_text
 
 
+def test_export_writes_any_step_of_a_run(
+    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    config = write_config(tmp_path / "c.yaml", corpus, max_steps=9, keep_last=3, average_last=3)
+    exp = tmp_path / "exp"
+    train(config, exp, resume=False, overrides=["train.checkpoint_every=3"])
+    steps = [torch.load(p, weights_only=False)["model"] for p in list_checkpoints(exp)]
+    assert len(steps) == 3  # 3, 6, 9
+
+    assert cli_main(["export", str(exp), "--step", "6", "--out", str(tmp_path / "six.pt")]) == 0
+    six, _ = load_model(tmp_path / "six.pt")
+    assert all(torch.equal(v, steps[1][k]) for k, v in six.state_dict().items())
+    assert cli_main(["export", str(exp), "--avg", "3", "--out", str(tmp_path / "avg.pt")]) == 0
+    averaged, final = load_model(tmp_path / "avg.pt")[0], load_model(exp / "model.pt")[0]
+    assert all(torch.equal(v, final.state_dict()[k]) for k, v in averaged.state_dict().items())
+    assert not all(torch.equal(v, steps[2][k]) for k, v in averaged.state_dict().items())
+
+    capsys.readouterr()
+    assert cli_main(["export", str(exp), "--step", "4", "--out", str(tmp_path / "x.pt")]) == 2
+    assert "no checkpoint at step 4 (steps on disk: 3, 6, 9)" in capsys.readouterr().err
+    assert (
+        cli_main(["export", str(exp), "--step", "6", "--avg", "3", "--out", str(tmp_path / "x.pt")])
+        == 2
+    )
+    assert "--avg 3: 2 checkpoint(s) on disk up to step 6" in capsys.readouterr().err
+    assert not (tmp_path / "x.pt").exists()
+
+
 @pytest.mark.parametrize("kill_at, checkpoint_every", [(6, 4), (14, 100)])
 def test_resume_continues_with_the_same_next_batch(
     corpus: Path,
