@@ -852,18 +852,19 @@ class Trainer:
         if not self.dist.is_main:
             return path
         chosen = list_checkpoints(self.exp_dir)[-self.opts.average_last :]
-        return _write_averaged_model(chosen, self.model_config, self.tokenizer, path)
+        return _write_averaged_model(chosen, self.tokenizer, path)
 
 
-def _write_averaged_model(
-    checkpoints: Sequence[Path], model_config: Any, tokenizer: Any, out: PathLike
-) -> Path:
-    """The mean of the checkpoints' weights, written as the model file ``out``."""
-    from catt.model import average_state_dicts, build_model, save_model
+def _write_averaged_model(checkpoints: Sequence[Path], tokenizer: Any, out: PathLike) -> Path:
+    """The mean of the checkpoints' weights, written as the model file ``out`` (the model config
+    is the last checkpoint's; a run's checkpoints all share it, ``--resume`` checks)."""
+    from catt.model import ModelConfig, average_state_dicts, build_model, save_model
 
+    if not checkpoints:
+        raise CheckpointError("no checkpoints to average")
     for p in checkpoints:
-        load_checkpoint(p)  # a one-line CheckpointError if one is broken
-    model = build_model(model_config)
+        last = load_checkpoint(p)  # a one-line CheckpointError if one is broken
+    model = build_model(ModelConfig.from_dict(last["model_config"]))
     model.load_state_dict(average_state_dicts(checkpoints))
     save_model(out, model.eval(), tokenizer)
     logger.info("averaged %s -> %s", ", ".join(p.name for p in checkpoints), out)
@@ -881,27 +882,26 @@ def export_model(
     Raises:
         CheckpointError: no checkpoint at ``step``, fewer than ``avg`` up to it, or a broken one.
     """
-    from catt.model import ModelConfig
     from catt.text.tokenizer import Tokenizer
 
     exp_dir = Path(exp_dir)
-    by_step = _checkpoints_by_step(exp_dir)
-    steps, found = [s for s, _ in by_step], [p for _, p in by_step]
-    if not found:
+    by_step = dict(_checkpoints_by_step(exp_dir))
+    if not by_step:
         raise CheckpointError(f"{exp_dir}: no checkpoints in {exp_dir / 'checkpoints'}")
-    end = len(found) if step is None else (steps.index(step) + 1 if step in steps else 0)
-    if not end:
+    steps = list(by_step)
+    step = steps[-1] if step is None else step
+    if step not in by_step:
         have = ", ".join(str(s) for s in steps)
         raise CheckpointError(f"{exp_dir}: no checkpoint at step {step} (steps on disk: {have})")
+    end = steps.index(step) + 1
     if not 1 <= avg <= end:
         raise CheckpointError(
-            f"--avg {avg}: {end} checkpoint(s) on disk up to step {steps[end - 1]}, so 1 to {end}"
+            f"--avg {avg}: {end} checkpoint(s) on disk up to step {step}, so 1 to {end}"
         )
-    chosen = found[end - avg : end]
     config = load_train_config(exp_dir / "config.yaml")
     tokenizer = Tokenizer.load(Path(config.data.dir) / "lang" / "bpe.model")
-    model_config = ModelConfig.from_dict(load_checkpoint(chosen[-1])["model_config"])
-    return _write_averaged_model(chosen, model_config, tokenizer, out)
+    chosen = [by_step[s] for s in steps[end - avg : end]]
+    return _write_averaged_model(chosen, tokenizer, out)
 
 
 def _group(cut: Any) -> Optional[str]:
