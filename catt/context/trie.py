@@ -186,6 +186,21 @@ class ContextTrie:
             node = self._fail[node]
         return -self._pending[state], scores
 
+    def next_tokens(self, state: State) -> List[int]:
+        """The tokens a phrase of the list can go on with from ``state``: those that extend its
+        partial match or a shorter suffix of it, and the first token of every phrase (sorted).
+
+        >>> ContextTrie([[5, 6, 7], [6, 8]], boost=0.0).next_tokens(1)  # after 5
+        [5, 6]
+        """
+        tokens = set()
+        node = state
+        while True:
+            tokens.update(self._children[node])
+            if node == 0:
+                return sorted(tokens)
+            node = self._fail[node]
+
     def finalize(self, state: State) -> float:
         """The score that ends a hypothesis in ``state``: minus the pending bonus."""
         return -self._pending[state]
