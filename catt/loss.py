@@ -9,7 +9,7 @@ Warm-up (the trainer's side): ``loss = simple_scale * simple + pruned_scale * pr
 
 from __future__ import annotations
 
-from typing import Callable, Tuple
+from typing import Callable, Optional, Tuple
 
 import k2
 import torch
@@ -17,7 +17,9 @@ from torch import Tensor
 
 __all__ = ["make_boundary", "pruned_rnnt_loss", "full_rnnt_loss", "ctc_loss", "loss_scales"]
 
-Joint = Callable[[Tensor, Tensor], Tensor]
+Joint = Callable[..., Tensor]
+"""``joint(am [B,T,S,J], lm [B,T,S,J])``, or with ``lm_extra`` ``joint(am, lm, extra [B,T,S,E])``
+-> logits [B,T,S,V]."""
 
 
 def make_boundary(h_lens: Tensor, y_lens: Tensor) -> Tensor:
@@ -41,6 +43,7 @@ def pruned_rnnt_loss(
     prune_range: int,
     am_scale: float = 0.0,
     lm_scale: float = 0.25,
+    lm_extra: Optional[Tensor] = None,
 ) -> Tuple[Tensor, Tensor]:
     """The simple (trivial-joiner) loss and the pruned loss, each summed over the batch.
 
@@ -49,11 +52,13 @@ def pruned_rnnt_loss(
         lm_simple: [B, U+1, V] label embeddings projected to the vocabulary (simple loss).
         am: [B, T, J] audio embeddings projected by the joiner.
         lm: [B, U+1, J] label embeddings projected by the joiner.
-        joint: ``joint(am_pruned [B,T,S,J], lm_pruned [B,T,S,J]) -> logits [B,T,S,V]``.
+        joint: ``joint(am_pruned [B,T,S,J], lm_pruned [B,T,S,J]) -> logits [B,T,S,V]``; with
+            ``lm_extra`` it gets that tensor pruned the same way as a third argument.
         symbols: [B, U] int64 targets (padding anything, cut by ``boundary``).
         boundary: [B, 4] from :func:`make_boundary`.
         prune_range: S, the symbols kept per frame (>= 1; above U it keeps all).
         am_scale, lm_scale: weights of the audio-only and label-only terms of the simple loss.
+        lm_extra: [B, U+1, E] more label-side input of the joint (any dtype), or None.
 
     Returns:
         (simple_loss, pruned_loss), scalars.
@@ -75,7 +80,10 @@ def pruned_rnnt_loss(
         px_grad=px_grad, py_grad=py_grad, boundary=boundary, s_range=prune_range
     )
     am_pruned, lm_pruned = k2.do_rnnt_pruning(am=am, lm=lm, ranges=ranges)
-    logits = joint(am_pruned, lm_pruned)
+    if lm_extra is None:
+        logits = joint(am_pruned, lm_pruned)
+    else:
+        logits = joint(am_pruned, lm_pruned, _prune_labels(lm_extra, ranges))
     pruned = k2.rnnt_loss_pruned(
         logits=logits.float(),
         symbols=symbols,
@@ -85,6 +93,14 @@ def pruned_rnnt_loss(
         reduction="sum",
     )
     return simple, pruned
+
+
+def _prune_labels(x: Tensor, ranges: Tensor) -> Tensor:
+    """x [B, U+1, E] at the label positions of ``ranges`` [B, T, S] -> [B, T, S, E] (as
+    ``k2.do_rnnt_pruning`` does for ``lm``)."""
+    b, t, s = ranges.shape
+    index = ranges.reshape(b, t * s, 1).expand(b, t * s, x.size(-1))
+    return torch.gather(x, 1, index).view(b, t, s, x.size(-1))
 
 
 def full_rnnt_loss(logits: Tensor, symbols: Tensor, boundary: Tensor, blank_id: int) -> Tensor:

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from catt.context.trie import ContextTrie
 from catt.decode.search import (
+    _Allowed,
     _expand,
     _Hyp,
     _Labels,
@@ -220,7 +221,14 @@ def test_equal_token_sequences_are_merged_with_logadd() -> None:
     scores[0, 0] = math.log(0.5)  # a + blank -> (0, 3)
     scores[1, 3] = math.log(0.25)  # b + 3 -> (0, 3)
     scores[1, 0] = math.log(0.1)  # b + blank -> (0,)
-    out = _expand([parent_a, parent_b], scores, beam=3, blank=0, trie=None)
+    out = _expand(
+        [parent_a, parent_b],
+        scores,
+        beam=3,
+        blank=0,
+        trie=None,
+        allowed=_Allowed(None, None, torch.device("cpu")),
+    )
     by_history = {h.history: h.score for h in out}
     assert set(by_history) == {(0, 3), (0,)}
     assert by_history[(0, 3)] == pytest.approx(math.log(0.75))

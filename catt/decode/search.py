@@ -12,6 +12,9 @@ and values) is done once per batch, not once per emitted token; given as
 ``model.prepare_phrases(vectors)``, once per list. Boosting: a
 :class:`~catt.context.trie.ContextTrie` whose step score is part of every hypothesis score, and
 is counted *before* the top-k selection, so a boosted token can enter the beam (even at beam 1).
+List pointer (a model trained with ``biasing.pointer``): a second trie over the same list, with
+no transparent tokens, whose state per hypothesis gives the tokens the pointer may copy next
+(:mod:`catt.model.pointer`); it is part of deep biasing.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from torch import Tensor
 
 from catt.context.trie import ContextTrie, State
 from catt.model.context import BiasingContext, PhraseVectors
+from catt.model.pointer import NextTokens
 
 __all__ = ["greedy_search", "modified_beam_search", "encode_phrase_list"]
 
@@ -159,6 +163,7 @@ def greedy_search(
     mask: Optional[Tensor] = None,
     max_symbols: int = 1,
     encoded: Optional[Tuple[Tensor, Tensor]] = None,
+    pointer: Optional[ContextTrie] = None,
 ) -> List[List[int]]:
     """The best token at every frame, then again on the same frame after each symbol emitted
     there, until blank or ``max_symbols`` symbols.
@@ -172,6 +177,8 @@ def greedy_search(
             utterances).
         max_symbols: symbols emitted on one frame at most (>= 1).
         encoded: ``model.encode(features, feature_lens)`` when the caller has it already.
+        pointer: the list pointer's trie (``ContextTrie(phrases, boost=0)``) for a model with a
+            pointer, or None.
 
     Returns:
         B lists of token ids (tags included, blanks removed).
@@ -183,19 +190,42 @@ def greedy_search(
     batch = h.size(0)
     histories: List[List[int]] = [[blank] for _ in range(batch)]
     g = labels(histories, list(range(batch)))  # [B, D]
+    allowed = _Allowed(model, pointer, h.device)
+    states: List[State] = [0] * batch
     for t in range(h.size(1)):
         active = [b for b in range(batch) if t < h_lens[b]]
         for _ in range(max_symbols):
-            best = model.joiner(h[active, t], g[active]).argmax(dim=-1).tolist()
+            logits = allowed.joint(h[active, t], g[active], [states[b] for b in active])
+            best = logits.argmax(dim=-1).tolist()
             emitted = [(b, y) for b, y in zip(active, best) if y != blank]
             if not emitted:
                 break
             for b, y in emitted:
                 histories[b].append(y)
+                states[b] = allowed.step(states[b], y)
             active = [b for b, _ in emitted]
             g = g.clone()
             g[active] = labels([histories[b] for b in active], active)
     return [hist[1:] for hist in histories]
+
+
+class _Allowed:
+    """The joiner, with the list pointer's allowed tokens when there is a pointer trie."""
+
+    def __init__(self, model: Any, pointer: Optional[ContextTrie], device: torch.device) -> None:
+        self.model = model
+        self.pointer = pointer
+        self._masks = None if pointer is None else NextTokens(pointer, model.vocab_size, device)
+
+    def joint(self, h: Tensor, g: Tensor, states: Sequence[State]) -> Tensor:
+        """``model.joiner(h [H, D], g [H, D])`` -> [H, V], the pointer's trie in ``states``."""
+        if self._masks is None:
+            return self.model.joiner(h, g)
+        return self.model.joiner(h, g, allowed=torch.stack([self._masks(s) for s in states]))
+
+    def step(self, state: State, token: int) -> State:
+        """The pointer's trie state after ``token`` (0 without a pointer)."""
+        return self.pointer.step(state, token)[1] if self.pointer is not None else state
 
 
 @dataclass
@@ -204,6 +234,7 @@ class _Hyp:
     score: float  # log-probability plus boosting bonus so far
     state: State  # boosting trie state
     g: Optional[Tensor] = None  # [D] label embedding after ``history``
+    pointer_state: State = 0  # the list pointer's trie state
 
 
 class _Bonus:
@@ -240,6 +271,7 @@ def modified_beam_search(
     trie: Optional[ContextTrie] = None,
     max_symbols: int = 1,
     encoded: Optional[Tuple[Tensor, Tensor]] = None,
+    pointer: Optional[ContextTrie] = None,
 ) -> List[List[int]]:
     """Beam search with up to ``max_symbols`` symbols a frame; equal token sequences are merged.
 
@@ -259,6 +291,7 @@ def modified_beam_search(
         trie: boosting trie shared by the batch, or None (no boosting).
         max_symbols: symbols emitted on one frame at most (>= 1).
         encoded: ``model.encode(features, feature_lens)`` when the caller has it already.
+        pointer: the list pointer's trie for a model with a pointer, or None.
 
     Returns:
         B lists of token ids of the best hypothesis after :meth:`ContextTrie.finalize`.
@@ -272,6 +305,7 @@ def modified_beam_search(
     root = trie.root if trie is not None else 0
     beams: List[List[_Hyp]] = [[_Hyp((blank,), 0.0, root)] for _ in range(h.size(0))]
     bonus: Optional[_Bonus] = None
+    allowed = _Allowed(model, pointer, h.device)
     for t in range(h.size(1)):
         active = [b for b in range(h.size(0)) if t < h_lens[b]]
         if not active:
@@ -282,7 +316,8 @@ def modified_beam_search(
             hyps = [hyp for b in open_ for hyp in open_[b]]
             rows = [b for b in open_ for _ in open_[b]]
             _fill_labels(labels, hyps, rows)
-            logits = model.joiner(h[rows, t], torch.stack([hyp.g for hyp in hyps]))  # [H, V]
+            g = torch.stack([hyp.g for hyp in hyps])
+            logits = allowed.joint(h[rows, t], g, [hyp.pointer_state for hyp in hyps])  # [H, V]
             scores = logits.log_softmax(dim=-1)
             if trie is not None:
                 if bonus is None:
@@ -293,7 +328,7 @@ def modified_beam_search(
             )
             start, still_open = 0, {}
             for b, mine in open_.items():
-                new = _expand(mine, scores[start : start + len(mine)], beam, blank, trie)
+                new = _expand(mine, scores[start : start + len(mine)], beam, blank, trie, allowed)
                 start += len(mine)
                 left[b] += [hyp for hyp in new if hyp.g is not None]  # blank: same history
                 emitted = [hyp for hyp in new if hyp.g is None]
@@ -336,7 +371,12 @@ def _fill_labels(labels: _Labels, hyps: List[_Hyp], rows: List[int]) -> None:
 
 
 def _expand(
-    hyps: List[_Hyp], scores: Tensor, beam: int, blank: int, trie: Optional[ContextTrie]
+    hyps: List[_Hyp],
+    scores: Tensor,
+    beam: int,
+    blank: int,
+    trie: Optional[ContextTrie],
+    allowed: _Allowed,
 ) -> List[_Hyp]:
     """The top ``beam`` one-symbol extensions of ``hyps`` (scores: [n, V] totals), merged."""
     vocab = scores.size(-1)
@@ -345,10 +385,11 @@ def _expand(
     for value, index in zip(top.values.tolist(), top.indices.tolist()):
         parent, token = hyps[index // vocab], index % vocab
         if token == blank:
-            out.append(_Hyp(parent.history, value, parent.state, parent.g))
+            out.append(_Hyp(parent.history, value, parent.state, parent.g, parent.pointer_state))
         else:
             state = trie.step(parent.state, token)[1] if trie is not None else parent.state
-            out.append(_Hyp(parent.history + (token,), value, state))
+            pointer_state = allowed.step(parent.pointer_state, token)
+            out.append(_Hyp(parent.history + (token,), value, state, None, pointer_state))
     return _merge(out)
 
 

@@ -83,6 +83,7 @@ class PhraseList:
     token_ids: List[List[int]]
     vectors: Optional[PhraseVectors] = None
     tries: Dict[float, ContextTrie] = dataclasses.field(default_factory=dict)
+    pointer: Optional[ContextTrie] = None
 
     def __len__(self) -> int:
         return len(self.phrases)
@@ -170,6 +171,18 @@ class Transcriber:
             plist.tries[options.boost] = trie
         return trie
 
+    def _pointer(
+        self, plist: Optional[PhraseList], options: DecodingOptions
+    ) -> Optional[ContextTrie]:
+        """The list pointer's trie (:mod:`catt.model.pointer`): with deep biasing, for a model
+        that has a pointer."""
+        joiner = getattr(self.model, "joiner", None)
+        if plist is None or not options.deep_biasing or getattr(joiner, "pointer", None) is None:
+            return None
+        if plist.pointer is None:
+            plist.pointer = ContextTrie(plist.token_ids, boost=0.0)
+        return plist.pointer
+
     def decode_features(
         self,
         features: Sequence[Tensor],
@@ -181,6 +194,7 @@ class Transcriber:
         plist = self.prepare_phrases(phrases)
         phrase_emb = self._vectors(plist, options)
         trie = self._trie(plist, options)
+        pointer = self._pointer(plist, options)
         resolve = options.resolve and plist is not None
         if resolve and getattr(self.model, "ctc_proj", None) is None:
             raise InvalidOptionError(
@@ -200,6 +214,7 @@ class Transcriber:
                     phrase_emb=phrase_emb,
                     max_symbols=options.max_symbols,
                     encoded=encoded,
+                    pointer=pointer,
                 )
             else:
                 tokens = modified_beam_search(
@@ -211,6 +226,7 @@ class Transcriber:
                     trie=trie,
                     max_symbols=options.max_symbols,
                     encoded=encoded,
+                    pointer=pointer,
                 )
             if encoded is not None:
                 tokens = self._resolve(tokens, encoded, plist, options)

@@ -131,11 +131,13 @@ class ContextEncoderConfig:
 
 @dataclass(frozen=True)
 class BiasingConfig:
-    """Which biasing layer (registry name), on which embeddings, with how many heads."""
+    """Which biasing layer (registry name), on which embeddings, with how many heads; and
+    whether the joiner has the list pointer (:mod:`catt.model.pointer`)."""
 
     layer: str = "attention"
     bias_on: str = "both"
     num_heads: int = 4
+    pointer: bool = False
 
     def validate(self) -> None:
         from catt.model.biasing import BIASING_LAYERS
@@ -143,6 +145,12 @@ class BiasingConfig:
         _choice("biasing.layer", self.layer, BIASING_LAYERS)
         _choice("biasing.bias_on", self.bias_on, BIAS_ON)
         _positive("biasing.num_heads", self.num_heads)
+        if not isinstance(self.pointer, bool):
+            raise ModelConfigError(f"biasing.pointer must be true or false, got {self.pointer!r}")
+        if self.pointer and not BIASING_LAYERS[self.layer].uses_context:
+            raise ModelConfigError(
+                f"biasing.pointer needs a biasing layer that takes phrases, not {self.layer!r}"
+            )
 
 
 _SECTIONS = {

@@ -7,32 +7,62 @@ full loss, or already projected [B, T, s_range, J] pairs for the pruned loss.
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 from torch import Tensor, nn
+
+from catt.model.pointer import ListPointer
 
 __all__ = ["Joiner"]
 
 
 class Joiner(nn.Module):
-    """``logits = out(tanh(enc_proj(h) + pred_proj(g)))``."""
+    """``logits = out(tanh(enc_proj(h) + pred_proj(g)))``, and the list pointer when it has one
+    (:mod:`catt.model.pointer`)."""
 
-    def __init__(self, *, d_model: int, joiner_dim: int, vocab_size: int) -> None:
+    def __init__(
+        self,
+        *,
+        d_model: int,
+        joiner_dim: int,
+        vocab_size: int,
+        pointer: bool = False,
+        blank_id: int = 0,
+    ) -> None:
         super().__init__()
         self.enc_proj = nn.Linear(d_model, joiner_dim)
         self.pred_proj = nn.Linear(d_model, joiner_dim)
         self.out = nn.Linear(joiner_dim, vocab_size)
+        self.pointer: Optional[ListPointer] = None
+        if pointer:
+            self.pointer = ListPointer(
+                joiner_dim=joiner_dim, vocab_size=vocab_size, blank_id=blank_id
+            )
 
-    def forward(self, h: Tensor, g: Tensor, project_input: bool = True) -> Tensor:
+    def forward(
+        self,
+        h: Tensor,
+        g: Tensor,
+        project_input: bool = True,
+        allowed: Optional[Tensor] = None,
+    ) -> Tensor:
         """Logits of the next token.
 
         Args:
             h: [..., D] audio embeddings ([..., J] when ``project_input`` is False).
             g: [..., D] label embeddings ([..., J] when ``project_input`` is False).
             project_input: False when h and g were already projected (pruned loss).
+            allowed: [..., V] bool, the tokens the phrase list allows next; with a pointer, the
+                result mixes in the pointer over them (None: the plain joiner).
 
         Returns:
-            [..., V] unnormalized logits.
+            [..., V] unnormalized logits (normalized log-probabilities with the pointer).
         """
         if project_input:
             h, g = self.enc_proj(h), self.pred_proj(g)
-        return self.out(torch.tanh(h + g))
+        hidden = torch.tanh(h + g)
+        logits = self.out(hidden)
+        if self.pointer is None or allowed is None:
+            return logits
+        return self.pointer(hidden, logits, allowed)

@@ -26,6 +26,7 @@ from catt.model.context import BiasingContext, ContextBatch, PhraseVectors
 from catt.model.context_encoder import CONTEXT_ENCODERS
 from catt.model.encoder import AudioEncoder, padding_mask
 from catt.model.joiner import Joiner
+from catt.model.pointer import next_token_masks
 from catt.model.predictor import build_predictor
 
 __all__ = ["Transducer", "Losses", "build_model"]
@@ -63,7 +64,13 @@ class Transducer(nn.Module):
             conv_kernel=e.conv_kernel,
         )
         self.predictor = build_predictor(config)
-        self.joiner = Joiner(d_model=d, joiner_dim=config.joiner_dim, vocab_size=config.vocab_size)
+        self.joiner = Joiner(
+            d_model=d,
+            joiner_dim=config.joiner_dim,
+            vocab_size=config.vocab_size,
+            pointer=config.biasing.pointer,
+            blank_id=config.blank_id,
+        )
         if config.loss == "pruned":
             self.simple_am_proj = nn.Linear(d, config.vocab_size)
             self.simple_lm_proj = nn.Linear(d, config.vocab_size)
@@ -263,8 +270,13 @@ class Transducer(nn.Module):
         start = torch.full_like(symbols[:, :1], self.blank_id)
         g = self.label_embeddings(torch.cat([start, symbols], dim=1), ctx)  # [B, U+1, D]
         boundary = make_boundary(h_lens, y_lens)
+        allowed = self._allowed_tokens(tokens, context, h.device)  # [B, U+1, V] or None
         if self.config.loss == "full":
-            logits = self.joiner(h.unsqueeze(2), g.unsqueeze(1))  # [B, T', U+1, V]
+            logits = self.joiner(
+                h.unsqueeze(2),
+                g.unsqueeze(1),
+                allowed=None if allowed is None else allowed.unsqueeze(1),
+            )  # [B, T', U+1, V]
             full = full_rnnt_loss(logits, symbols, boundary, self.blank_id)
             return Losses(full, h.new_zeros(()), ctc)
         simple, pruned = pruned_rnnt_loss(
@@ -272,15 +284,30 @@ class Transducer(nn.Module):
             lm_simple=self.simple_lm_proj(g),
             am=self.joiner.enc_proj(h),
             lm=self.joiner.pred_proj(g),
-            joint=lambda am, lm: self.joiner(am, lm, project_input=False),
+            joint=lambda am, lm, *allowed: self.joiner(
+                am, lm, project_input=False, allowed=allowed[0] if allowed else None
+            ),
             symbols=symbols,
             boundary=boundary,
             blank_id=self.blank_id,
             prune_range=prune_range,
             am_scale=am_scale,
             lm_scale=lm_scale,
+            lm_extra=allowed,
         )
         return Losses(simple, pruned, ctc)
+
+    def _allowed_tokens(
+        self, tokens: Sequence[Sequence[int]], context: Optional[ContextBatch], device: torch.device
+    ) -> Optional[Tensor]:
+        """The list pointer's allowed next tokens along each reference (:func:`next_token_masks`),
+        or None without a pointer or phrases."""
+        if self.joiner.pointer is None or context is None or context.num_phrases == 0:
+            return None
+        lengths = context.lengths.tolist()
+        phrases = [row[:n] for row, n in zip(context.tokens.tolist(), lengths)]
+        lists = [[phrases[n] for n in row.nonzero().flatten().tolist()] for row in context.mask]
+        return next_token_masks(tokens, lists, self.vocab_size, device)
 
     def _batch_context(self, context: Optional[ContextBatch], batch_size: int) -> BiasingContext:
         """The batch's context: each utterance's own list, gathered into [B, K+1, Dc] (K: the

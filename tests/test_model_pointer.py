@@ -1,0 +1,141 @@
+"""The list pointer: a distribution whatever the gate, the plain joiner without a list, the
+allowed tokens read off the reference as search reads them off a hypothesis, the full and pruned
+losses agreeing, and a search that copies the list when the gate is open."""
+
+from __future__ import annotations
+
+from typing import List
+
+import pytest
+import torch
+
+from catt.context.trie import ContextTrie
+from catt.decode.search import encode_phrase_list, greedy_search, modified_beam_search
+from catt.model import ContextBatch, ModelConfig, Transducer, build_model
+from catt.model.config import ModelConfigError
+from catt.model.pointer import ListPointer, next_token_masks
+
+V = 24
+PHRASES = [[3, 4], [12, 13, 14], [12, 15]]
+
+
+def _model(seed: int = 0, **biasing) -> Transducer:
+    torch.manual_seed(seed)
+    config = {"preset": "micro", "vocab_size": V, "biasing": {"pointer": True, **biasing}}
+    return build_model(ModelConfig.from_dict(config))
+
+
+def _batch():
+    g = torch.Generator().manual_seed(0)
+    features = torch.randn(3, 40, 80, generator=g) * 3 + 5
+    feature_lens = torch.tensor([40, 33, 21])
+    tokens = [[3, 4, 5, 6], [7, 12, 13, 14], [9, 10, 11]]
+    context = ContextBatch.from_lists([PHRASES[:2], PHRASES[1:], []])
+    return features, feature_lens, tokens, context
+
+
+def test_mixture_is_a_distribution_and_keeps_blank():
+    torch.manual_seed(0)
+    pointer = ListPointer(joiner_dim=8, vocab_size=V, blank_id=0)
+    with torch.no_grad():
+        pointer.gate.bias.fill_(1.5)  # a gate well open
+    hidden, logits = torch.randn(5, 8), torch.randn(5, V) * 3
+    allowed = torch.rand(5, V) < 0.3
+    allowed[:, 0] = False
+    allowed[4] = False  # no allowed token: the plain joiner
+    out = pointer(hidden, logits, allowed)
+    plain = logits.log_softmax(-1)
+    assert torch.allclose(out.logsumexp(-1), torch.zeros(5), atol=1e-5)
+    assert torch.allclose(out[:, 0], plain[:, 0])
+    assert torch.allclose(out[4], plain[4], atol=1e-6)
+    gained = (out > plain + 1e-4)[:4]  # the pointer adds mass to allowed tokens only
+    assert gained.any() and not (gained & ~allowed[:4]).any()
+
+
+def test_allowed_tokens_follow_the_trie_along_the_reference():
+    masks = next_token_masks([[12, 13, 14, 7], [5]], [PHRASES, []], V, torch.device("cpu"))
+    assert masks.shape == (2, 5, V)
+    trie = ContextTrie(PHRASES, boost=0.0)
+    state = trie.root
+    for u, token in enumerate([12, 13, 14, 7]):
+        assert masks[0, u].nonzero().flatten().tolist() == trie.next_tokens(state)
+        state = trie.step(state, token)[1]
+    assert masks[0, 1].nonzero().flatten().tolist() == [3, 12, 13, 15]  # after 12: 13, 15, starts
+    assert not masks[1].any()  # no list: nothing allowed, the plain joiner
+
+
+def test_no_list_leaves_the_plain_transducer():
+    model = _model().eval()
+    features, feature_lens, tokens, _ = _batch()
+    with torch.no_grad():
+        with_pointer = model(features, feature_lens, tokens, None)
+        model.joiner.pointer = None
+        without = model(features, feature_lens, tokens, None)
+    for a, b in zip(with_pointer, without):
+        assert torch.allclose(a, b)
+
+
+def test_full_and_pruned_losses_agree_with_the_pointer():
+    """With a prune range as long as the references the pruned loss is the full loss."""
+    features, feature_lens, tokens, context = _batch()
+    pruned_model = _model().eval()
+    config = {"preset": "micro", "vocab_size": V, "loss": "full", "biasing": {"pointer": True}}
+    full_model = build_model(ModelConfig.from_dict(config)).eval()
+    full_model.load_state_dict(pruned_model.state_dict(), strict=False)  # no simple projections
+    with torch.no_grad():
+        for model in (pruned_model, full_model):
+            model.joiner.pointer.gate.bias.fill_(0.5)
+        pruned = pruned_model(features, feature_lens, tokens, context, prune_range=5).pruned
+        full = full_model(features, feature_lens, tokens, context).simple
+    assert torch.isfinite(full)
+    assert torch.allclose(full, pruned, rtol=1e-4)
+
+
+def test_pointer_learns_from_the_lists():
+    model = _model()
+    features, feature_lens, tokens, context = _batch()
+    sum(model(features, feature_lens, tokens, context)).backward()
+    assert model.joiner.pointer.gate.weight.grad.abs().sum() > 0
+    assert model.joiner.pointer.out.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("search", ["greedy", "beam"])
+def test_an_open_gate_makes_the_search_spell_from_the_list(search: str):
+    model = _model().eval()
+    with torch.no_grad():
+        model.joiner.pointer.gate.bias.fill_(50.0)  # all non-blank mass to the pointer
+    features, feature_lens, _, _ = _batch()
+    emb = encode_phrase_list(model, PHRASES)
+    trie = ContextTrie(PHRASES, boost=0.0)
+    kwargs = dict(phrase_emb=emb, pointer=trie, max_symbols=2)
+    if search == "greedy":
+        out = greedy_search(model, features, feature_lens, **kwargs)
+    else:
+        out = modified_beam_search(model, features, feature_lens, beam=3, **kwargs)
+    assert any(out)
+    for tokens in out:
+        state = trie.root
+        for token in tokens:  # every token is one the list allowed at that point
+            assert token in trie.next_tokens(state)
+            state = trie.step(state, token)[1]
+
+
+def test_beam_one_is_greedy_with_the_pointer():
+    model = _model(seed=3).eval()
+    with torch.no_grad():
+        model.joiner.pointer.gate.bias.fill_(0.0)
+    features, feature_lens, _, _ = _batch()
+    emb = encode_phrase_list(model, PHRASES)
+    trie = ContextTrie(PHRASES, boost=0.0)
+    greedy: List[List[int]] = greedy_search(
+        model, features, feature_lens, phrase_emb=emb, pointer=trie
+    )
+    beam = modified_beam_search(model, features, feature_lens, beam=1, phrase_emb=emb, pointer=trie)
+    assert greedy == beam
+
+
+def test_pointer_needs_a_layer_that_takes_phrases():
+    with pytest.raises(ModelConfigError, match="biasing.pointer"):
+        _model(layer="none")
+    with pytest.raises(ModelConfigError, match="true or false"):
+        _model(pointer="yes")
