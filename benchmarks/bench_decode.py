@@ -4,7 +4,9 @@ Real-time factor (decoding seconds / audio seconds) of greedy search and of modi
 (beam 4), with no list and with lists of 10, 100, 1,000 and 10,000 phrases, deep biasing (the
 CATT layers, no boosting) and boosting (the trie, no deep biasing) separately, and deep biasing
 with token vectors (``context_encoder.type: bilstm_tokens``: the layers attend to every token of
-every phrase; the same weights, so only the list's length in entries differs). Greedy search with
+every phrase; the same weights, so only the list's length in entries differs), and deep biasing
+with the list pointer (``biasing.pointer: true``: the same weights plus the pointer's output layer
+and gate; the search walks a second trie). Greedy search with
 boosting is the beam search at beam 1 (``greedy_search`` takes no trie, as in the Transcriber).
 Utterances are decoded one at a time (batch 1, as on a device). Phrase vectors and tries are
 built once per list, outside the timed decoding, and timed on their own. Each case reports the
@@ -51,6 +53,7 @@ class Setup:
 
     model: Any
     tokens_model: Any  # the same weights with the per-token context encoder
+    pointer_model: Any  # the same weights with the list pointer
     tokenizer: Any
     features: List[torch.Tensor]
     blank_bias: float  # the joiner's initial blank logit bias, before any offset
@@ -69,6 +72,7 @@ class PreparedList:
     phrase_emb: Any  # PhraseVectors
     token_emb: Any  # PhraseVectors of the per-token model: one entry per phrase token
     trie: Any
+    pointer: Any  # the list pointer's trie (no boost, no transparent tokens)
 
 
 def build_setup(
@@ -86,11 +90,15 @@ def build_setup(
     )
     tokens_model = build_model(per_token).eval()
     tokens_model.load_state_dict(model.state_dict())
-    # One joiner: the blank offset set on it holds for both models.
+    pointer_cfg = dataclasses.replace(cfg, biasing=dataclasses.replace(cfg.biasing, pointer=True))
+    pointer_model = build_model(pointer_cfg).eval()
+    pointer_model.load_state_dict(model.state_dict(), strict=False)  # all but the pointer
+    # One joiner output layer: the blank offset set on it holds for all three models.
     tokens_model.joiner = model.joiner
+    pointer_model.joiner.out = model.joiner.out
     features = random_features(num_utts, frames, seed=1)
     blank = float(model.joiner.out.bias[model.blank_id])
-    return Setup(model, tokens_model, tokenizer, features, blank)
+    return Setup(model, tokens_model, pointer_model, tokenizer, features, blank)
 
 
 def emission_rate(
@@ -143,7 +151,8 @@ def prepare_list(setup: Setup, size: int, *, boost: float = BOOST) -> PreparedLi
         m = setup.tokens_model
         token_emb = m.prepare_phrases(encode_phrase_list(m, token_ids))
     trie = ContextTrie(token_ids, boost=boost, transparent_ids=_tag_ids(setup.tokenizer))
-    return PreparedList(size, token_ids, emb, token_emb, trie)
+    pointer = ContextTrie(token_ids, boost=0.0)
+    return PreparedList(size, token_ids, emb, token_emb, trie, pointer)
 
 
 def _tag_ids(tokenizer: Any) -> List[int]:
@@ -157,6 +166,7 @@ def decode_all(
     beam: int,
     phrase_emb: Any = None,  # PhraseVectors
     trie: Any = None,
+    pointer: Any = None,
 ) -> int:
     """Decode every utterance alone; returns the number of tokens emitted.
 
@@ -169,10 +179,10 @@ def decode_all(
     for f in features:
         feats, lens = f[None], torch.tensor([f.size(0)])
         if beam == 1 and trie is None:
-            out = greedy_search(model, feats, lens, phrase_emb=phrase_emb)
+            out = greedy_search(model, feats, lens, phrase_emb=phrase_emb, pointer=pointer)
         else:
             out = modified_beam_search(
-                model, feats, lens, beam=beam, phrase_emb=phrase_emb, trie=trie
+                model, feats, lens, beam=beam, phrase_emb=phrase_emb, trie=trie, pointer=pointer
             )
         emitted += len(out[0])
     return emitted
@@ -240,6 +250,8 @@ def run_cases(setup: Setup, sizes: Sequence[int], runs: int) -> List[Dict[str, A
         plan.append(("boost", n, {"trie": lists[n].trie}))
         tokens = {"phrase_emb": lists[n].token_emb, "model": setup.tokens_model}
         plan.append(("deep_tokens", n, tokens))
+        pointer = {"phrase_emb": lists[n].phrase_emb, "pointer": lists[n].pointer}
+        plan.append(("deep_pointer", n, {**pointer, "model": setup.pointer_model}))
     cases = []
     for mode, n, kwargs in plan:
         for search, beam in (("greedy", 1), ("beam4", 4)):

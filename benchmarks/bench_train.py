@@ -7,7 +7,8 @@ gradient clipping, Adam update. The batch follows the config: ``data.max_duratio
 with a tokenizer of the recipe's size (tiny 256, base 500), and per utterance its own phrase plus
 ``context.max_distractors / 2`` distractors (the sampler's mean). Data loading and SpecAugment
 are not included (they run in the data loader). Each config runs in its own process; peak
-memory is the growth of ``ru_maxrss`` once the model and the batch are built.
+memory is the growth of ``ru_maxrss`` once the model and the batch are built. ``base+pointer``
+is the base config with the list pointer (``--set model.biasing.pointer=true``).
 
     python benchmarks/bench_train.py --out benchmarks/results/train.json
 """
@@ -37,6 +38,13 @@ from benchlib import (
 
 CONF_DIR = REPO / "recipes" / "smarthome" / "conf"
 VOCAB = {"micro": 64, "tiny": 256, "base": 500}
+CASES = {
+    "micro": ("micro", []),
+    "tiny": ("tiny", []),
+    "base": ("base", []),
+    "base+pointer": ("base", ["model.biasing.pointer=true"]),
+}
+"""A case: a recipe config and the ``--set`` overrides on it."""
 FRAME_SHIFT = 0.01
 
 
@@ -101,17 +109,18 @@ def make_step(config: Any, model: Any, batch: Dict[str, Any]) -> Any:
     return step
 
 
-def child(size: str, runs: int, threads: int) -> Dict[str, Any]:
-    """Measure the ``size`` recipe config in this (fresh) process."""
+def child(case: str, runs: int, threads: int) -> Dict[str, Any]:
+    """Measure the recipe config of ``case`` in this (fresh) process."""
     import torch
 
     from catt.model import ModelConfig, build_model
     from catt.train import load_train_config
 
     torch.set_num_threads(threads)
+    size, overrides = CASES[case]
     conf = CONF_DIR / f"{size}.yaml"
     with tempfile.TemporaryDirectory() as tmp:
-        config = load_train_config(conf, [f"data.dir={tmp}"])
+        config = load_train_config(conf, [f"data.dir={tmp}", *overrides])
         tokenizer = make_tokenizer(Path(tmp), VOCAB[size])
     model_cfg = ModelConfig.from_dict(
         {**config.model, "vocab_size": tokenizer.vocab_size, "blank_id": tokenizer.blank_id}
@@ -125,6 +134,7 @@ def child(size: str, runs: int, threads: int) -> Dict[str, Any]:
     times: List[float] = time_runs(step, runs, warmup=0)
     return {
         "config": f"recipes/smarthome/conf/{size}.yaml",
+        "overrides": overrides,
         "preset": config.model.get("preset"),
         "parameters": sum(p.numel() for p in model.parameters()),
         "vocab_size": tokenizer.vocab_size,
@@ -145,17 +155,17 @@ def main() -> None:
     import os
 
     p = base_parser(__doc__.splitlines()[0], default_threads=os.cpu_count() or 1)
-    p.add_argument("--case", choices=list(VOCAB), help=argparse.SUPPRESS)
+    p.add_argument("--case", choices=list(CASES), help=argparse.SUPPRESS)
     args = p.parse_args()
     runs = args.runs if args.runs is not None else (1 if args.quick else 5)
     if args.case:
         print(json.dumps(child(args.case, runs, args.threads)))
         return
     results = {}
-    for size in ("micro",) if args.quick else ("tiny", "base"):
-        print(f"train: {size} ...", file=sys.stderr, flush=True)
-        child_args = ["--case", size, "--out", str(args.out), "--runs", str(runs)]
-        results[size] = run_child(Path(__file__), [*child_args, "--threads", str(args.threads)])
+    for case in ("micro",) if args.quick else ("tiny", "base", "base+pointer"):
+        print(f"train: {case} ...", file=sys.stderr, flush=True)
+        child_args = ["--case", case, "--out", str(args.out), "--runs", str(runs)]
+        results[case] = run_child(Path(__file__), [*child_args, "--threads", str(args.threads)])
     write_result(args.out, "train", args.quick, threads=args.threads, configs=results)
 
 

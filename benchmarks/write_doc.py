@@ -22,6 +22,7 @@ MODES = {
     "deep": "deep biasing",
     "boost": "boosting",
     "deep_tokens": "deep biasing, token vectors",
+    "deep_pointer": "deep biasing, list pointer",
 }
 SEARCHES = {"greedy": "greedy", "beam4": "beam 4"}
 
@@ -110,7 +111,7 @@ def train_section(r: Optional[Dict[str, Any]]) -> List[str]:
     for c in r["configs"].values():
         rows.append(
             [
-                f"`{c['config']}`",
+                f"`{c['config']}`" + "".join(f" `--set {o}`" for o in c.get("overrides", [])),
                 f"{c['parameters']:,}",
                 f"{c['batch_utterances']} utts, {c['batch_audio_s']:.0f} s, "
                 f"{c['phrases_per_batch']} phrases",
@@ -183,7 +184,9 @@ def decode_section(r: Optional[Dict[str, Any]], img: Optional[str]) -> List[str]
     rows = []
     for search, title in SEARCHES.items():
         none = _case(r, search, "none", 0)
-        for mode in ("deep", "boost", "deep_tokens"):
+        for mode in ("deep", "boost", "deep_tokens", "deep_pointer"):
+            if not any(c["mode"] == mode for c in r["cases"]):
+                continue  # a result file from before the mode existed
             cells = [_rtf_cell(none)] + [_rtf_cell(_case(r, search, mode, n)) for n in sizes]
             rows.append([title, MODES[mode], *cells])
     p = r["list_preparation"]
@@ -229,7 +232,8 @@ def plot_decode(r: Dict[str, Any], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     colors = {"greedy": "tab:blue", "beam4": "tab:orange"}
     for search, title in SEARCHES.items():
-        for mode, style in (("deep", "-o"), ("boost", "--s"), ("deep_tokens", "-^")):
+        styles = (("deep", "-o"), ("boost", "--s"), ("deep_tokens", "-^"), ("deep_pointer", "-.d"))
+        for mode, style in styles:
             points = [(n, c["rtf"]) for n in sizes if (c := _case(r, search, mode, n))]
             if points:
                 xs, ys = zip(*points)
