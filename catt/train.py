@@ -558,8 +558,8 @@ class Trainer:
         simple_scale, pruned_scale = loss_scales(self.step, self.opts.loss_warm_steps)
         if self.model_config.loss == "full":  # (full_loss, 0): no warm-up between two losses
             simple_scale, pruned_scale = 1.0, 0.0
-        context = batch["context"] if self.step >= self.opts.context_start_step else None
-        simple, pruned, ctc = self._forward(batch, context)
+        with_context = self.step >= self.opts.context_start_step
+        simple, pruned, ctc = self._forward(batch, with_context)
         num_tokens = sum(len(t) for t in batch["tokens"])
         ctc_weight = self.model_config.ctc_weight
         loss = (simple_scale * simple + pruned_scale * pruned + ctc_weight * ctc) / max(
@@ -600,7 +600,8 @@ class Trainer:
             skipped=skipped,
         )
 
-    def _forward(self, batch: Mapping[str, Any], context: Any) -> Losses:
+    def _forward(self, batch: Mapping[str, Any], with_context: bool) -> Losses:
+        context = batch["context"] if with_context else None
         return self.model(
             batch["features"].to(self.device),
             batch["feature_lens"].to(self.device),
@@ -609,6 +610,7 @@ class Trainer:
             prune_range=self.opts.prune_range,
             am_scale=self.opts.am_scale,
             lm_scale=self.opts.lm_scale,
+            pointer_lists=batch.get("pointer_lists") if with_context else None,
         )
 
     def _all_finite(self, loss: torch.Tensor) -> bool:
@@ -647,7 +649,7 @@ class Trainer:
         totals = torch.zeros(4, dtype=torch.float64)
         with_context = self.step >= self.opts.context_start_step
         for batch in self.valid_loader:
-            losses = self._forward(batch, batch["context"] if with_context else None)
+            losses = self._forward(batch, with_context)
             num_tokens = sum(len(t) for t in batch["tokens"])
             totals += torch.tensor([*map(float, losses), num_tokens], dtype=torch.float64)
         if self.dist.world_size > 1:

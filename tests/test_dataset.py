@@ -15,7 +15,8 @@ from catt.context.sampling import (
     load_household_lists,
     positive_phrases,
 )
-from catt.data.dataset import CattDataset, cut_tagged_text, make_dataloader
+from catt.data.corpus import context_group
+from catt.data.dataset import CattDataset, cut_slots, cut_tagged_text, make_dataloader
 from catt.errors import CattError, ConfigError
 from catt.text.tokenizer import Tokenizer
 
@@ -116,7 +117,8 @@ def test_batch_has_the_contract_keys_and_shapes(fake_corpus: Path) -> None:
     dataset, cuts, tokenizer = _dataset(fake_corpus, drop_positive_prob=0.0)
     subset = CutSet.from_cuts(list(cuts)[:8])
     batch = dataset[subset]
-    assert set(batch) == {"features", "feature_lens", "tokens", "context", "cuts"}
+    assert set(batch) == {"features", "feature_lens", "tokens", "context", "pointer_lists", "cuts"}
+    assert batch["pointer_lists"] is None  # the pointer sees the layers' lists
     feats, lens = batch["features"], batch["feature_lens"]
     ordered = list(batch["cuts"])
     assert feats.dtype == torch.float32 and feats.shape == (8, int(lens.max()), 80)
@@ -191,3 +193,24 @@ def test_a_cut_without_one_supervision_is_an_error(fake_corpus: Path) -> None:
     bare = MonoCut("bare", 0.0, cut.duration, 0, [], cut.features)
     with pytest.raises(CattError, match="cut bare has 0 supervisions"):
         dataset[CutSet.from_cuts([bare])]
+
+
+def test_household_pointer_lists_hold_the_whole_household_but_dropped_positives(
+    fake_corpus: Path,
+) -> None:
+    dataset, cuts, tokenizer = _dataset(
+        fake_corpus, drop_positive_prob=0.5, pointer_list="household"
+    )
+    batch = dataset[CutSet.from_cuts(list(cuts)[:8])]
+    sampler = dataset.context_sampler
+    layer_lists = dataset.phrase_lists(batch["cuts"])
+    for cut, phrases, pointer in zip(batch["cuts"], layer_lists, batch["pointer_lists"]):
+        household = context_group(cut.supervisions[0])
+        positives = positive_phrases(cut_slots(cut))
+        want = sampler.pointer_list(household, phrases, positives)
+        assert pointer == [tokenizer.encode(p) for p in want]
+        dropped = set(positives) - set(phrases)
+        assert not dropped & set(want)  # what the layers may not see, the pointer may not
+        assert set(phrases) <= set(want)
+        own = set(load_household_lists(fake_corpus, [household])[household])
+        assert own - dropped <= set(want)

@@ -6,6 +6,10 @@ each utterance gets the phrases of its household that it says (its ``contact``/`
 values), each dropped with probability ``drop_positive_prob`` so the model also learns when not to
 bias, plus 0..``max_distractors`` phrases drawn from OTHER households' lists.
 
+The list pointer (``biasing.pointer``) may instead see what it sees when decoding, the whole
+household list (``pointer_list: household``): the household's phrases but the positives left out
+of the layers' list, plus the same distractors (:meth:`ContextSampler.pointer_list`).
+
 Sampling is a pure function of ``(seed, epoch, cut id)``, so a resumed run sees the same lists.
 
 >>> lists = {"h1": ["ann lee", "noodle lamp"], "h2": ["bob ray"], "h3": ["mister frosty"]}
@@ -30,6 +34,7 @@ from catt.errors import CattError, ConfigError
 __all__ = [
     "BIASED_SLOT_TYPES",
     "PHRASE_FILES",
+    "POINTER_LISTS",
     "ContextSamplingOptions",
     "ContextSampler",
     "load_household_lists",
@@ -42,6 +47,9 @@ BIASED_SLOT_TYPES: Tuple[str, ...] = ("contact", "device")
 PHRASE_FILES: Tuple[str, ...] = ("contacts.txt", "devices.txt")
 """The files of a household directory, in list order."""
 
+POINTER_LISTS: Tuple[str, ...] = ("sampled", "household")
+"""What the list pointer sees in training: the layers' list, or the whole household list."""
+
 
 @dataclass(frozen=True)
 class ContextSamplingOptions:
@@ -52,11 +60,14 @@ class ContextSamplingOptions:
             households' lists.
         drop_positive_prob: probability of leaving out each phrase the utterance says.
         enabled: False gives every utterance an empty list (the model sees no context).
+        pointer_list: ``sampled`` (the list pointer sees the layers' list) or ``household``
+            (the whole household list: :meth:`ContextSampler.pointer_list`).
     """
 
     max_distractors: int = 20
     drop_positive_prob: float = 0.2
     enabled: bool = True
+    pointer_list: str = "sampled"
 
     def __post_init__(self) -> None:
         if isinstance(self.max_distractors, bool) or not isinstance(self.max_distractors, int):
@@ -70,6 +81,11 @@ class ContextSamplingOptions:
             raise ConfigError(f"context.drop_positive_prob must be in [0, 1], got {prob!r}")
         if not isinstance(self.enabled, bool):
             raise ConfigError(f"context.enabled must be true or false, got {self.enabled!r}")
+        if self.pointer_list not in POINTER_LISTS:
+            raise ConfigError(
+                f"context.pointer_list must be one of {', '.join(POINTER_LISTS)}, "
+                f"got {self.pointer_list!r}"
+            )
 
 
 def load_household_lists(
@@ -136,7 +152,7 @@ class ContextSampler:
     ) -> None:
         self.options = options
         self.per_utterance = per_utterance
-        self._ordered = {h: list(p) for h, p in household_lists.items()} if per_utterance else {}
+        self._ordered = {h: list(p) for h, p in household_lists.items()}
         self._lists = {h: frozenset(p) for h, p in household_lists.items()}
         self._pool: List[str] = sorted({p for phrases in household_lists.values() for p in phrases})
 
@@ -167,6 +183,26 @@ class ContextSampler:
         phrases = kept + self._distractors(rng, own)
         rng.shuffle(phrases)
         return phrases
+
+    def pointer_list(
+        self, household: Optional[str], phrases: Sequence[str], positives: Sequence[str]
+    ) -> List[str]:
+        """The list pointer's training list for :meth:`sample`'s ``phrases``.
+
+        ``sampled``: ``phrases`` themselves. ``household``: the household's whole list without
+        the positives :meth:`sample` dropped, then the rest of ``phrases`` (its distractors).
+
+        >>> lists = {"h1": ["ann lee", "noodle lamp", "bob ray"], "h2": ["cy"]}
+        >>> opts = ContextSamplingOptions(pointer_list="household")
+        >>> sampler = ContextSampler(lists, opts)
+        >>> sampler.pointer_list("h1", ["cy", "ann lee"], ["ann lee", "bob ray"])  # bob dropped
+        ['ann lee', 'noodle lamp', 'cy']
+        """
+        if self.options.pointer_list == "sampled" or not self.options.enabled:
+            return list(phrases)
+        dropped = set(positives) - set(phrases)
+        own = [p for p in self._ordered.get(household or "", []) if p not in dropped]
+        return list(dict.fromkeys([*own, *phrases]))
 
     def _distractors(self, rng: random.Random, exclude: frozenset) -> List[str]:
         wanted = rng.randint(0, self.options.max_distractors)

@@ -72,12 +72,14 @@ class CattDataset(torch.utils.data.Dataset):
             "feature_lens": LongTensor [B],
             "tokens": list[list[int]],           # tokenizer.encode(build_tagged(...)) per cut
             "context": ContextBatch | None,      # None when no utterance has a phrase
+            "pointer_lists": list | None,        # token-id phrase lists of the list pointer
             "cuts": CutSet,                      # the batch, in the order above
         }
 
     ``ContextBatch.tokens`` is LongTensor [N, L] (padded with 0), ``lengths`` LongTensor [N] and
     ``mask`` BoolTensor [B, N], True where phrase n is in utterance b's list; each phrase of the
-    batch is encoded once.
+    batch is encoded once. ``pointer_lists`` is None unless the sampler's ``pointer_list`` is
+    ``household`` (:meth:`ContextSampler.pointer_list`).
 
     Args:
         tokenizer: encodes transcripts and phrases.
@@ -120,11 +122,13 @@ class CattDataset(torch.utils.data.Dataset):
             ).int()
             features = self.feature_transform(features, supervision_segments=segments)
         tokens = [self.tokenizer.encode(cut_tagged_text(cut)) for cut in cuts]
+        lists = self.phrase_lists(cuts)
         return {
             "features": features,
             "feature_lens": feature_lens,
             "tokens": tokens,
-            "context": self.context_batch(cuts),
+            "context": make_context_batch(lists, self._encode_phrase),
+            "pointer_lists": self._pointer_lists(cuts, lists),
             "cuts": cuts,
         }
 
@@ -144,9 +148,17 @@ class CattDataset(torch.utils.data.Dataset):
             )
         return lists
 
-    def context_batch(self, cuts: CutSet) -> Optional[Any]:
-        """The ``ContextBatch`` of ``cuts`` (None when every list is empty)."""
-        return make_context_batch(self.phrase_lists(cuts), self._encode_phrase)
+    def _pointer_lists(
+        self, cuts: CutSet, lists: List[List[str]]
+    ) -> Optional[List[List[List[int]]]]:
+        sampler = self.context_sampler
+        if sampler is None or sampler.options.pointer_list == "sampled":
+            return None
+        out = []
+        for cut, phrases in zip(cuts, lists):
+            group, positives = context_group(_supervision(cut)), positive_phrases(cut_slots(cut))
+            out.append([self._encode_phrase(p) for p in sampler.pointer_list(group, phrases, positives)])
+        return out
 
     def _encode_phrase(self, text: str) -> List[int]:
         ids = self._phrase_tokens.get(text)

@@ -244,6 +244,7 @@ class Transducer(nn.Module):
         prune_range: int = 5,
         am_scale: float = 0.0,
         lm_scale: float = 0.25,
+        pointer_lists: Optional[Sequence[Sequence[Sequence[int]]]] = None,
     ) -> Losses:
         """Training losses, each summed over the batch.
 
@@ -252,6 +253,8 @@ class Transducer(nn.Module):
             tokens: B token-id lists (no blank).
             context: the batch's phrase lists or None.
             prune_range, am_scale, lm_scale: pruned-loss settings (ignored by the full loss).
+            pointer_lists: B token-id phrase lists for the list pointer; None: those of
+                ``context``.
 
         Returns:
             :class:`Losses`: (simple, pruned, ctc) with ``loss: pruned``; (full, 0, ctc) with
@@ -270,7 +273,7 @@ class Transducer(nn.Module):
         start = torch.full_like(symbols[:, :1], self.blank_id)
         g = self.label_embeddings(torch.cat([start, symbols], dim=1), ctx)  # [B, U+1, D]
         boundary = make_boundary(h_lens, y_lens)
-        allowed = self._allowed_tokens(tokens, context, h.device)  # [B, U+1, V] or None
+        allowed = self._allowed_tokens(tokens, context, pointer_lists, h.device)  # [B, U+1, V]
         if self.config.loss == "full":
             logits = self.joiner(
                 h.unsqueeze(2),
@@ -298,11 +301,19 @@ class Transducer(nn.Module):
         return Losses(simple, pruned, ctc)
 
     def _allowed_tokens(
-        self, tokens: Sequence[Sequence[int]], context: Optional[ContextBatch], device: torch.device
+        self,
+        tokens: Sequence[Sequence[int]],
+        context: Optional[ContextBatch],
+        lists: Optional[Sequence[Sequence[Sequence[int]]]],
+        device: torch.device,
     ) -> Optional[Tensor]:
-        """The list pointer's allowed next tokens along each reference (:func:`next_token_masks`),
-        or None without a pointer or phrases."""
-        if self.joiner.pointer is None or context is None or context.num_phrases == 0:
+        """The list pointer's allowed next tokens along each reference (:func:`next_token_masks`)
+        after ``lists``, or the lists of ``context``; None without a pointer or phrases."""
+        if self.joiner.pointer is None:
+            return None
+        if lists is not None:
+            return next_token_masks(tokens, lists, self.vocab_size, device)
+        if context is None or context.num_phrases == 0:
             return None
         lengths = context.lengths.tolist()
         phrases = [row[:n] for row, n in zip(context.tokens.tolist(), lengths)]
