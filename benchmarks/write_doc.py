@@ -58,12 +58,16 @@ def machine_section(results: Dict[str, Dict[str, Any]]) -> List[str]:
         return ["No results yet: run `make bench`.", ""]
     m = next(iter(results.values()))["machine"]
     quick = any(r.get("quick") for r in results.values())
+    cpus = sorted({r["machine"]["cpu"] for r in results.values()})
     runs = ", ".join(
-        f"{name} {r['machine']['date']} (load {r['machine'].get('loadavg_1min', 'n/a')})"
+        f"{name} {r['machine']['date']} (load {r['machine'].get('loadavg_1min', 'n/a')}"
+        + (f", `{r['machine']['cpu']}`" if len(cpus) > 1 else "")
+        + ")"
         for name, r in results.items()
     )
+    cpu = f"CPU `{m['cpu']}`" if len(cpus) == 1 else "CPU as given for each benchmark"
     lines = [
-        f"Measured on {m['nproc']} cores (`nproc`), CPU `{m['cpu']}` (/proc/cpuinfo), "
+        f"Measured on {m['nproc']} cores (`nproc`), {cpu} (/proc/cpuinfo), "
         f"{m['mem_gb']} GB RAM, Python {m['python']}, torch {m['torch']}, k2 {m['k2']}. When "
         "each benchmark ended, and the one-minute load average then (other work on the machine "
         f"slows the figures down): {runs}.",
