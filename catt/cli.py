@@ -101,6 +101,7 @@ def _cmd_decode(args: argparse.Namespace) -> int:
         lists=args.lists,
         resolve=args.resolve,
         resolve_bonus=args.resolve_bonus,
+        pointer=args.pointer,
     )
     return 0
 
@@ -116,6 +117,7 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
         beam=args.beam,
         max_symbols=args.max_symbols,
         deep_biasing=not args.no_deep_biasing,
+        pointer=not args.no_pointer,
         resolve=args.resolve,
         resolve_bonus=args.resolve_bonus,
     )
@@ -219,6 +221,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-context", action="store_true", help="decode without any phrase list")
     p.add_argument("--distractors", type=int, default=0, help="phrases added from other lists")
     p.add_argument("--deep-biasing", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument(
+        "--pointer",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with deep biasing, the list pointer of a model that has one",
+    )
     p.add_argument("--boost", type=float, default=0.0, help="bonus per matched token (0: off)")
     p.add_argument("--beam", type=int, default=4)
     p.add_argument("--max-symbols", type=int, default=3, help="symbols a frame at most")
@@ -237,6 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beam", type=int, default=4, help="beam size (1: greedy)")
     p.add_argument("--max-symbols", type=int, default=3, help="symbols a frame at most")
     p.add_argument("--no-deep-biasing", action="store_true", help="boosting only")
+    p.add_argument(
+        "--no-pointer", action="store_true", help="deep biasing without the list pointer"
+    )
     _add_resolve_arguments(p)
     p.add_argument("audio", nargs="+", type=Path)
     p.set_defaults(func=_cmd_transcribe)

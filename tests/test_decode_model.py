@@ -183,3 +183,32 @@ def test_ctc_log_probs_and_resolution_with_a_real_model(tokenizer: Tokenizer) ->
         for sa, sb in zip(a.slots, b.slots):
             listed = sa.type in ("contact", "device") and sb.value in phrases
             assert sb.value == sa.value or listed
+
+
+def test_pointer_switch_decides_what_a_pointer_model_copies(tokenizer: Tokenizer) -> None:
+    """With the gate forced open the pointer spells only listed words; ``pointer=False`` turns
+    it off, and without deep biasing (and boosting) the list changes nothing."""
+    model = micro(tokenizer)
+    pointer_model = build_model(
+        dataclasses.replace(
+            model.config, biasing=dataclasses.replace(model.config.biasing, pointer=True)
+        )
+    ).eval()
+    pointer_model.load_state_dict(model.state_dict(), strict=False)
+    with torch.no_grad():
+        pointer_model.joiner.pointer.gate.bias.fill_(50.0)
+    transcriber = Transcriber(pointer_model, tokenizer)
+    torch.manual_seed(2)
+    feats = [torch.randn(60, 80) for _ in range(3)]
+    phrases = ["stephen fitzgerald", "noodle lamp"]
+    listed = {w for p in phrases for w in p.split()}
+    options = DecodingOptions(beam=2)
+    copied = transcriber.decode_features(feats, phrases, options)
+    assert any(t.text for t in copied)
+    for t in copied:  # whole words of listed phrases only (pieces may stop mid-phrase)
+        assert all(any(w.startswith(x) or x.startswith(w) for x in listed) for w in t.text.split())
+    plain = transcriber.decode_features(feats, None, options)
+    no_pointer = dataclasses.replace(options, pointer=False)
+    assert transcriber.decode_features(feats, phrases, no_pointer) != copied
+    no_deep = dataclasses.replace(options, deep_biasing=False)  # boost 0: the list is unused
+    assert transcriber.decode_features(feats, phrases, no_deep) == plain

@@ -116,6 +116,7 @@ def decode_condition(
     max_symbols: int = DecodingOptions.max_symbols,
     resolve: bool = False,
     resolve_bonus: float = DecodingOptions.resolve_bonus,
+    pointer: bool = True,
 ) -> Path:
     """Decode ``DATA/manifests/{prefix}_cuts_{split}.jsonl.gz`` under one condition.
 
@@ -137,6 +138,7 @@ def decode_condition(
         beam=beam,
         boost=boost if context else 0.0,
         deep_biasing=deep_biasing,
+        pointer=pointer,
         max_symbols=max_symbols,
         resolve=resolve and context,
         resolve_bonus=resolve_bonus,

@@ -23,6 +23,8 @@ class DecodingOptions:
         boost: bonus per matched phrase token (log-probability units); 0 turns boosting off.
         deep_biasing: feed the phrase list to the model's biasing layers (CATT); off, the model
             sees only its no-bias vector and the list is used by boosting alone.
+        pointer: with deep biasing, the list pointer of a model trained with one
+            (``biasing.pointer``); False leaves the biasing layers alone (an ablation).
         batch_size: utterances decoded together.
         max_symbols: symbols emitted on one frame at most. 3, not the classic 1: the smart-home
             base model emits several tokens at one frame, and a one-symbol search turns them
@@ -47,6 +49,7 @@ class DecodingOptions:
     beam: int = 4
     boost: float = 0.0
     deep_biasing: bool = True
+    pointer: bool = True
     batch_size: int = 8
     max_symbols: int = 3
     resolve: bool = False
@@ -63,6 +66,8 @@ class DecodingOptions:
             raise InvalidOptionError(
                 f"deep_biasing must be True or False, got {self.deep_biasing!r}"
             )
+        if not isinstance(self.pointer, bool):
+            raise InvalidOptionError(f"pointer must be True or False, got {self.pointer!r}")
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int):
             raise InvalidOptionError(f"batch_size must be an integer >= 1, got {self.batch_size!r}")
         if self.batch_size < 1:

@@ -175,9 +175,11 @@ class Transcriber:
         self, plist: Optional[PhraseList], options: DecodingOptions
     ) -> Optional[ContextTrie]:
         """The list pointer's trie (:mod:`catt.model.pointer`): with deep biasing, for a model
-        that has a pointer."""
+        that has a pointer, unless ``options.pointer`` is False."""
         joiner = getattr(self.model, "joiner", None)
-        if plist is None or not options.deep_biasing or getattr(joiner, "pointer", None) is None:
+        if plist is None or not (options.deep_biasing and options.pointer):
+            return None
+        if getattr(joiner, "pointer", None) is None:
             return None
         if plist.pointer is None:
             plist.pointer = ContextTrie(plist.token_ids, boost=0.0)
@@ -348,6 +350,7 @@ def transcribe_files(
     beam: int,
     deep_biasing: bool,
     max_symbols: int = DecodingOptions.max_symbols,
+    pointer: bool = True,
     resolve: bool = False,
     resolve_bonus: float = DecodingOptions.resolve_bonus,
 ) -> int:
@@ -363,6 +366,7 @@ def transcribe_files(
         beam=beam,
         boost=boost,
         deep_biasing=deep_biasing,
+        pointer=pointer,
         max_symbols=max_symbols,
         resolve=resolve,
         resolve_bonus=resolve_bonus,
