@@ -157,7 +157,9 @@ class CattDataset(torch.utils.data.Dataset):
         out = []
         for cut, phrases in zip(cuts, lists):
             group, positives = context_group(_supervision(cut)), positive_phrases(cut_slots(cut))
-            out.append([self._encode_phrase(p) for p in sampler.pointer_list(group, phrases, positives)])
+            out.append(
+                [self._encode_phrase(p) for p in sampler.pointer_list(group, phrases, positives)]
+            )
         return out
 
     def _encode_phrase(self, text: str) -> List[int]:
