@@ -176,10 +176,9 @@ class Transcriber:
     ) -> Optional[ContextTrie]:
         """The list pointer's trie (:mod:`catt.model.pointer`): with deep biasing, for a model
         that has a pointer, unless ``options.pointer`` is False."""
-        joiner = getattr(self.model, "joiner", None)
         if plist is None or not (options.deep_biasing and options.pointer):
             return None
-        if getattr(joiner, "pointer", None) is None:
+        if getattr(getattr(self.model, "joiner", None), "pointer", None) is None:
             return None
         if plist.pointer is None:
             plist.pointer = ContextTrie(plist.token_ids, boost=0.0)

@@ -48,6 +48,9 @@ class ListPointer(nn.Module):
         self.gate = nn.Linear(joiner_dim, 1)
         with torch.no_grad():
             self.gate.bias.fill_(GATE_INIT)
+        is_blank = torch.zeros(vocab_size, dtype=torch.bool)
+        is_blank[blank_id] = True
+        self.register_buffer("is_blank", is_blank, persistent=False)  # not in model files
 
     def forward(self, hidden: Tensor, logits: Tensor, allowed: Tensor) -> Tensor:
         """Log-probabilities of the mixture.
@@ -69,9 +72,7 @@ class ListPointer(nn.Module):
         mixed = torch.logaddexp(
             F.logsigmoid(-gate) + log_p, F.logsigmoid(gate) + non_blank + pointer
         )
-        is_blank = torch.zeros(log_p.size(-1), dtype=torch.bool, device=log_p.device)
-        is_blank[self.blank_id] = True
-        return torch.where(is_blank, log_p, mixed)
+        return torch.where(self.is_blank, log_p, mixed)
 
 
 class NextTokens:
