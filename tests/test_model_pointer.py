@@ -4,6 +4,7 @@ losses agreeing, and a search that copies the list when the gate is open."""
 
 from __future__ import annotations
 
+import random
 from typing import List
 
 import pytest
@@ -62,6 +63,21 @@ def test_allowed_tokens_follow_the_trie_along_the_reference():
         state = trie.step(state, token)[1]
     assert masks[0, 1].nonzero().flatten().tolist() == [3, 12, 13, 15]  # after 12: 13, 15, starts
     assert not masks[1].any()  # no list: nothing allowed, the plain joiner
+
+
+def test_allowed_tokens_of_long_lists_are_those_of_the_whole_trie():
+    """The masks build a trie over the phrases the reference can match only: same answer."""
+    rng = random.Random(0)
+    for _ in range(50):
+        phrases = [[rng.randrange(8) for _ in range(rng.randint(1, 4))] for _ in range(20)]
+        reference = [rng.randrange(8) for _ in range(rng.randint(0, 12))]
+        masks = next_token_masks([reference], [phrases], 8, torch.device("cpu"))
+        trie = ContextTrie(phrases, boost=0.0)
+        state = trie.root
+        for u in range(len(reference) + 1):
+            assert masks[0, u].nonzero().flatten().tolist() == trie.next_tokens(state)
+            if u < len(reference):
+                state = trie.step(state, reference[u])[1]
 
 
 def test_no_list_leaves_the_plain_transducer():

@@ -116,14 +116,22 @@ def next_token_masks(
     longest = max((len(s) for s in symbols), default=0)
     masks = torch.zeros(len(symbols), longest + 1, vocab_size, dtype=torch.bool)
     for b, (tokens, phrases) in enumerate(zip(symbols, lists)):
+        phrases = [[int(t) for t in p] for p in phrases if len(p)]
         if not phrases:
             continue
-        trie = ContextTrie(phrases, boost=0.0)
-        states = [trie.root]
-        for token in tokens:
-            states.append(trie.step(states[-1], int(token))[1])
-        allowed: Dict[State, List[int]] = {}
-        for u, state in enumerate(states):
+        tokens = [int(t) for t in tokens]
+        firsts = sorted({p[0] for p in phrases if p[0] < vocab_size})
+        masks[b, : len(tokens) + 1, firsts] = True
+        # A partial match starts with a phrase's first token, so only the phrases whose first
+        # token the reference says can be matched along it: their trie reaches the same states
+        # as the whole list's (a household list has hundreds of phrases, a reference a few).
+        said = set(tokens)
+        trie = ContextTrie([p for p in phrases if p[0] in said], boost=0.0)
+        state = trie.root
+        allowed: Dict[State, List[int]] = {trie.root: []}  # the first tokens are set already
+        for u in range(len(tokens) + 1):
+            if u:
+                state = trie.step(state, tokens[u - 1])[1]
             if state not in allowed:
                 allowed[state] = [t for t in trie.next_tokens(state) if t < vocab_size]
             masks[b, u, allowed[state]] = True
