@@ -8,7 +8,11 @@ with a tokenizer of the recipe's size (tiny 256, base 500), and per utterance it
 ``context.max_distractors / 2`` distractors (the sampler's mean). Data loading and SpecAugment
 are not included (they run in the data loader). Each config runs in its own process; peak
 memory is the growth of ``ru_maxrss`` once the model and the batch are built. ``base+pointer``
-is the base config with the list pointer (``--set model.biasing.pointer=true``).
+is the base config with the list pointer (``--set model.biasing.pointer=true``);
+``base+pointer+household`` trains the pointer on household lists (``--set
+context.pointer_list=household``): each utterance's list plus a household of
+``HOUSEHOLD_PHRASES`` names, the recipe's mean, so the step includes the pointer's masks over
+lists of that size.
 
     python benchmarks/bench_train.py --out benchmarks/results/train.json
 """
@@ -43,9 +47,15 @@ CASES = {
     "tiny": ("tiny", []),
     "base": ("base", []),
     "base+pointer": ("base", ["model.biasing.pointer=true"]),
+    "base+pointer+household": (
+        "base",
+        ["model.biasing.pointer=true", "context.pointer_list=household"],
+    ),
 }
 """A case: a recipe config and the ``--set`` overrides on it."""
 FRAME_SHIFT = 0.01
+HOUSEHOLD_PHRASES = 160
+"""Phrases in a smart-home base household's list (contacts and devices), about the mean."""
 
 
 def make_batch(config: Any, tokenizer: Any, *, seed: int = 0) -> Tuple[Dict[str, Any], float]:
@@ -59,6 +69,7 @@ def make_batch(config: Any, tokenizer: Any, *, seed: int = 0) -> Tuple[Dict[str,
     sentences = make_sentences(400, seed=seed)
     names = make_names(200, seed=seed + 3)
     distractors = config.context.max_distractors // 2
+    household = make_names(HOUSEHOLD_PHRASES, seed=seed + 5)
     lens, tokens, lists = [], [], []
     while sum(lens) * FRAME_SHIFT < config.data.max_duration:
         frames = rng.randint(200, 300)
@@ -69,11 +80,16 @@ def make_batch(config: Any, tokenizer: Any, *, seed: int = 0) -> Tuple[Dict[str,
         tokens.append(ids)
         lists.append([tokenizer.encode_phrase(p) for p in dict.fromkeys(phrases)])
     features = torch.randn(len(lens), max(lens), 80, generator=gen) * 2.0 - 8.0
+    pointer_lists = None
+    if config.context.pointer_list == "household":
+        own = [tokenizer.encode_phrase(p) for p in household]
+        pointer_lists = [own + phrases for phrases in lists]
     batch = {
         "features": features,
         "feature_lens": torch.tensor(lens),
         "tokens": tokens,
         "context": ContextBatch.from_lists(lists),
+        "pointer_lists": pointer_lists,
     }
     return batch, sum(lens) * FRAME_SHIFT
 
@@ -100,6 +116,7 @@ def make_step(config: Any, model: Any, batch: Dict[str, Any]) -> Any:
             prune_range=opts.prune_range,
             am_scale=opts.am_scale,
             lm_scale=opts.lm_scale,
+            pointer_lists=batch["pointer_lists"],
         )
         loss = (simple_scale * simple + pruned_scale * pruned) / max(num_tokens, 1)
         loss.backward()
@@ -162,7 +179,7 @@ def main() -> None:
         print(json.dumps(child(args.case, runs, args.threads)))
         return
     results = {}
-    for case in ("micro",) if args.quick else ("tiny", "base", "base+pointer"):
+    for case in ("micro",) if args.quick else [c for c in CASES if c != "micro"]:
         print(f"train: {case} ...", file=sys.stderr, flush=True)
         child_args = ["--case", case, "--out", str(args.out), "--runs", str(runs)]
         results[case] = run_child(Path(__file__), [*child_args, "--threads", str(args.threads)])

@@ -130,6 +130,21 @@ def test_report_markdown_and_plot(results: List[Path], tmp_path: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == ["distractors.png", "report.json", "report.md"]
 
 
+def test_report_markdown_compares_with_no_context(results: List[Path], tmp_path: Path) -> None:
+    text = write_report(results, tmp_path / "report").read_text()
+    # B-WER 50 % without context (en 50, es 50); deep: 2/6, en 1/4, es 1/2; U-WER 0: undefined
+    header = "| condition | B-WER all | B-WER en | B-WER es | U-WER all | U-WER en | U-WER es |"
+    assert header in text
+    assert "| deep | -33.3 | -50.0 | +0.0 | - | - | - |" in text
+    assert "| deep+boost | -66.7 | -100.0 | +0.0 | - | - | - |" in text
+    assert "| no-context | -" not in text  # the reference is not compared with itself
+    assert "| condition | contact en | contact es |" in text  # no device slot in the results
+    assert "| no-context | 0.0 | 0.0 |" in text and "| deep+boost | 100.0 | 0.0 |" in text
+    without = write_report(results[1:], tmp_path / "without").read_text()
+    assert "## Change against no context" not in without
+    assert "## List slot accuracy by language" in without
+
+
 def test_undefined_metrics_are_null_and_dashed(tmp_path: Path) -> None:
     path = write_lines(
         tmp_path / "r.jsonl",

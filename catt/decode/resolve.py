@@ -34,12 +34,10 @@ from typing import List, Sequence, Tuple
 import torch
 from torch import Tensor
 
+from catt.context.sampling import BIASED_SLOT_TYPES
 from catt.text.tokenizer import Tokenizer
 
-__all__ = ["LIST_SLOTS", "MAX_WORDS", "SlotTokens", "ctc_scores", "slot_regions", "resolve_spans"]
-
-LIST_SLOTS = ("contact", "device")
-"""The slot types whose values come from the user's phrase lists."""
+__all__ = ["MAX_WORDS", "SlotTokens", "ctc_scores", "slot_regions", "resolve_spans"]
 
 MAX_WORDS = 4
 """How many words before a lone closing tag (after a lone opening tag) a slot may take in."""
@@ -62,7 +60,7 @@ class SlotTokens:
 
     @classmethod
     def from_tokenizer(cls, tokenizer: Tokenizer) -> SlotTokens:
-        ids = ((tokenizer.tag_id(f"<{t}>"), tokenizer.tag_id(f"</{t}>")) for t in LIST_SLOTS)
+        ids = ((tokenizer.tag_id(f"<{t}>"), tokenizer.tag_id(f"</{t}>")) for t in BIASED_SLOT_TYPES)
         vocab = range(tokenizer.vocab_size)
         return cls(
             pairs=tuple((a, b) for a, b in ids if a is not None and b is not None),

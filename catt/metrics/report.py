@@ -6,7 +6,8 @@
   "resolve", "utterances", "wer", "b_wer", "u_wer", "intent_acc", "slot_acc", "slot_f1",
   "slu_f1", ..., "by_language": {"en": {same metrics}, ...}}]}``; rates in percent, null when
   undefined;
-- ``out_dir/report.md``: one table over all languages, one per language, slot F1 by type, legend;
+- ``out_dir/report.md``: one table over all languages, one per language, the change of B-WER and
+  U-WER against no context, list-slot accuracy per language, slot F1 by type, a legend;
 - ``out_dir/distractors.png``: B-WER and slot accuracy against the number of distractors.
 """
 
@@ -16,6 +17,7 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
+from catt.context.sampling import BIASED_SLOT_TYPES
 from catt.io import atomic_write_text
 from catt.metrics.biasing import biased_word_errors
 from catt.metrics.plot import plot_distractors
@@ -46,6 +48,8 @@ _LEGEND = """\
   type and exactly the same value. slot F1: exact type+value match F1.
 - SLU-F1: SLURP's span F1 where a slot of the right type with a wrong value earns partial
   credit from the word- and char-level distance of the values (see docs/metrics.md).
+- Change against no context: (value - value without context) / value without context, in
+  percent, per language and over all; negative is better.
 - All numbers are percentages; "-" means undefined (no reference word or slot to score).
 """
 
@@ -136,6 +140,61 @@ def _metric_rows(conditions: List[Dict[str, Any]], language: Optional[str]) -> L
     return rows
 
 
+def _relative_change(value: Optional[float], base: Optional[float]) -> str:
+    if value is None or not base:
+        return "-"
+    return f"{100.0 * (value - base) / base:+.1f}"
+
+
+def _change_table(conditions: List[Dict[str, Any]], languages: List[str]) -> List[str]:
+    """B-WER and U-WER of each condition relative to the first no-context condition."""
+    base = next((c for c in conditions if condition_mode(c) == "no context"), None)
+    if base is None:
+        return []
+    scopes = ["all", *languages]
+
+    def scores(cond: Dict[str, Any], scope: str) -> Dict[str, Any]:
+        return cond if scope == "all" else cond["by_language"].get(scope, {})
+
+    rows = [
+        [cond["name"]]
+        + [
+            _relative_change(scores(cond, s).get(key), scores(base, s).get(key))
+            for key in ("b_wer", "u_wer")
+            for s in scopes
+        ]
+        for cond in conditions
+        if cond is not base
+    ]
+    header = ["condition", *[f"{m} {s}" for m in ("B-WER", "U-WER") for s in scopes]]
+    return [
+        "## Change against no context",
+        "",
+        f"Relative change in percent against `{base['name']}` (negative is better).",
+        "",
+        *_table(rows, header),
+        "",
+    ]
+
+
+def _list_slot_table(conditions: List[Dict[str, Any]], languages: List[str]) -> List[str]:
+    """Accuracy of the slots whose values come from the phrase lists, per language."""
+    types = [t for t in BIASED_SLOT_TYPES if any(t in c["slot_by_type"] for c in conditions)]
+    if not types:
+        return []
+    rows = [
+        [cond["name"]]
+        + [
+            _fmt(cond["by_language"].get(lang, {}).get("slot_by_type", {}).get(t, {}).get("acc"))
+            for t in types
+            for lang in languages
+        ]
+        for cond in conditions
+    ]
+    header = ["condition", *[f"{t} {lang}" for t in types for lang in languages]]
+    return ["## List slot accuracy by language", "", *_table(rows, header), ""]
+
+
 def _slot_type_table(conditions: List[Dict[str, Any]]) -> List[str]:
     types = sorted({t for c in conditions for t in c["slot_by_type"]})
     if not types:
@@ -148,15 +207,19 @@ def _slot_type_table(conditions: List[Dict[str, Any]]) -> List[str]:
 
 
 def render_markdown(report: Dict[str, Any], sources: Sequence[PathLike] = ()) -> str:
-    """report.md: a table over all languages, one per language, slot F1 by type, a legend."""
+    """report.md: a table over all languages and one per language, the change against no
+    context, list-slot accuracy per language, slot F1 by type, a legend."""
     conditions = report["conditions"]
     header = ["condition", "context", "distractors", "utts", *[t for _, t in _COLUMNS]]
     lines = ["# catt report", ""]
     if sources:
         lines += ["Results: " + ", ".join(f"`{p}`" for p in sources), ""]
     lines += ["## All languages", "", *_table(_metric_rows(conditions, None), header), ""]
-    for lang in sorted({lang for c in conditions for lang in c["by_language"]}):
+    languages = sorted({lang for c in conditions for lang in c["by_language"]})
+    for lang in languages:
         lines += [f"## Language: {lang}", "", *_table(_metric_rows(conditions, lang), header), ""]
+    lines += _change_table(conditions, languages)
+    lines += _list_slot_table(conditions, languages)
     lines += _slot_type_table(conditions)
     lines += ["## Legend", "", _LEGEND]
     return "\n".join(lines)
