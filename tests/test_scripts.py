@@ -38,3 +38,17 @@ def test_list_probe_distractors_are_other_names_drawn_the_same_way_each_time() -
     assert drawn == script.with_distractors(own, pool, 3, "cut-7")
     assert len(script.with_distractors(own, pool, 50, "cut-7")) == 5  # the pool runs out
     assert script.with_distractors(own, pool, 0, "cut-7") == own
+
+
+def test_pointer_trace_marks_blank_and_the_model_own_choice() -> None:
+    script = _module("pointer_trace")
+    steps = [(5, 5, 0.004, 40), (7, 6, 0.97, 3), (0, 0, 0.5, 3)]
+    trace = script.format_trace(steps, lambda i: f"p{i}", blank_id=0)
+    assert trace == "p5:0.00/40 p7[p6]:0.97/3 .:0.50/3"
+    rows = [
+        {"id": "a", "ref": {"text": "put the pumpkin lights on"}, "hyp": {"text": "put the pump"}},
+        {"id": "b", "ref": {"text": "call ann lee"}, "hyp": {"text": "call ann"}},
+        {"id": "c", "ref": {"text": "call ann lee now"}, "hyp": {"text": "call"}},
+    ]
+    assert script.truncated(rows, 5) == ["a", "c"]  # b lost one word only
+    assert script.truncated(rows, 1) == ["a"]

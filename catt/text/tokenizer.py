@@ -90,6 +90,10 @@ class Tokenizer:
         """True when ``token_id`` is an intent or slot tag."""
         return self._is_tag[token_id]
 
+    def piece(self, token_id: int) -> str:
+        """The piece of ``token_id`` as the tokenizer writes it (``▁`` marks a word start)."""
+        return self._sp.id_to_piece(int(token_id))
+
     def starts_word(self, token_id: int) -> bool:
         """True when ``token_id`` begins a word: a tag, or a piece after a space."""
         return self._starts_word[token_id]
@@ -132,7 +136,7 @@ class Tokenizer:
             i = int(i)
             if i == self.blank_id:
                 continue
-            piece = self._sp.id_to_piece(i)
+            piece = self.piece(i)
             out.append(f" {piece} " if self._is_tag[i] else piece.replace("\u2581", " "))
         return " ".join("".join(out).split())
 
