@@ -13,7 +13,8 @@ greedy search::
 ``piece`` is what the mixture chose (``.`` blank), ``[own]`` the model's own choice when it
 differs, ``gate`` the pointer's share of the non-blank probability and ``allowed`` how many
 tokens the list allowed next. ``--truncated N`` picks the first N utterances whose hypothesis
-is two or more words shorter than the reference.
+is two or more words shorter than the reference. The first line counts them in RESULTS; with
+neither ``--ids`` nor ``--truncated`` that count is all it prints (no model is loaded).
 """
 
 from __future__ import annotations
@@ -28,13 +29,13 @@ Step = Tuple[int, int, float, int]
 """One joiner call: (mixture's token, model's own token, gate, allowed tokens)."""
 
 
-def truncated(rows: Sequence[Dict[str, Any]], count: int) -> List[str]:
-    """Ids of the first ``count`` results whose hypothesis lost two or more words."""
-    ids = []
-    for row in rows:
-        if len(row["hyp"]["text"].split()) <= len(row["ref"]["text"].split()) - 2:
-            ids.append(row["id"])
-    return ids[:count]
+def truncated(rows: Sequence[Dict[str, Any]]) -> List[str]:
+    """Ids of the results whose hypothesis is two or more words shorter than the reference."""
+    return [
+        row["id"]
+        for row in rows
+        if len(row["hyp"]["text"].split()) <= len(row["ref"]["text"].split()) - 2
+    ]
 
 
 def format_trace(steps: Sequence[Step], piece: Callable[[int], str], blank_id: int) -> str:
@@ -63,18 +64,23 @@ def main() -> None:
     p.add_argument("--truncated", type=int, default=0, help="trace N truncated hypotheses")
     args = p.parse_args()
 
+    rows = [json.loads(line) for line in args.results.open(encoding="utf-8")]
+    by_id = {r["id"]: r for r in rows}
+    short = truncated(rows)
+    print(f"{len(short)} of {len(rows)} hypotheses are 2+ words shorter than the reference")
+    ids = [*args.ids, *short[: args.truncated]]
+    if not ids:
+        return
+    missing = [i for i in ids if i not in by_id]
+    if missing:
+        sys.exit(f"pointer_trace: not in {args.results}: {' '.join(missing)}")
+
     import torch
     from lhotse import load_manifest_lazy
 
     from catt.decode.options import DecodingOptions
     from catt.decode.transcriber import load
 
-    rows = [json.loads(line) for line in args.results.open(encoding="utf-8")]
-    by_id = {r["id"]: r for r in rows}
-    ids = [*args.ids, *truncated(rows, args.truncated)]
-    missing = [i for i in ids if i not in by_id]
-    if not ids or missing:
-        sys.exit(f"pointer_trace: give --ids or --truncated; not in {args.results}: {missing}")
     transcriber = load(args.model)
     pointer = transcriber.model.joiner.pointer
     if pointer is None:

@@ -104,6 +104,8 @@ def test_report_json_has_every_condition_and_metric(results: List[Path], tmp_pat
     assert no_context["wer"] == pytest.approx(100 * 3 / 15)
     assert no_context["b_wer"] == pytest.approx(50.0)
     assert no_context["u_wer"] == pytest.approx(0.0)
+    assert no_context["b_errors"] == {"substitutions": 3, "deletions": 0, "insertions": 0}
+    assert no_context["u_errors"] == {"substitutions": 0, "deletions": 0, "insertions": 0}
     assert no_context["intent_acc"] == pytest.approx(75.0)
     assert no_context["slot_acc"] == pytest.approx(0.0)  # 3 reference slots, all wrong
     assert no_context["slot_f1"] == pytest.approx(0.0)
@@ -140,6 +142,8 @@ def test_report_markdown_compares_with_no_context(results: List[Path], tmp_path:
     assert "| no-context | -" not in text  # the reference is not compared with itself
     assert "| condition | contact en | contact es |" in text  # no device slot in the results
     assert "| no-context | 0.0 | 0.0 |" in text and "| deep+boost | 100.0 | 0.0 |" in text
+    assert "| condition | B sub | B del | B ins | U sub | U del | U ins |" in text
+    assert "| no-context | 3 | 0 | 0 | 0 | 0 | 0 |" in text  # kaitlyn -> caitlin, 3 times
     without = write_report(results[1:], tmp_path / "without").read_text()
     assert "## Change against no context" not in without
     assert "## List slot accuracy by language" in without

@@ -7,7 +7,8 @@
   "slu_f1", ..., "by_language": {"en": {same metrics}, ...}}]}``; rates in percent, null when
   undefined;
 - ``out_dir/report.md``: one table over all languages, one per language, the change of B-WER and
-  U-WER against no context, list-slot accuracy per language, slot F1 by type, a legend;
+  U-WER against no context, B- and U-word errors by kind, list-slot accuracy per language, slot F1
+  by type, a legend;
 - ``out_dir/distractors.png``: B-WER and slot accuracy against the number of distractors.
 """
 
@@ -23,6 +24,7 @@ from catt.metrics.biasing import biased_word_errors
 from catt.metrics.plot import plot_distractors
 from catt.metrics.results import UtteranceResult, condition_mode, load_results
 from catt.metrics.slu import intent_accuracy, slot_scores, slu_f1_scores
+from catt.metrics.wer import ErrorCounts
 
 __all__ = ["score_utterances", "build_report", "render_markdown", "write_report"]
 
@@ -50,7 +52,9 @@ _LEGEND = """\
   credit from the word- and char-level distance of the values (see docs/metrics.md).
 - Change against no context: (value - value without context) / value without context, in
   percent, per language and over all; negative is better.
-- All numbers are percentages; "-" means undefined (no reference word or slot to score).
+- Word errors by kind: substitutions, deletions and insertions among the B- and U-word errors
+  (counts, not percentages).
+- All other numbers are percentages; "-" means undefined (no reference word or slot to score).
 """
 
 
@@ -74,6 +78,8 @@ def score_utterances(results: Sequence[UtteranceResult]) -> Dict[str, Any]:
         "slu_f1": slu.slu_f1,
         "ref_words": words.overall.ref_words,
         "b_words": words.biased.ref_words,
+        "b_errors": _kinds(words.biased),
+        "u_errors": _kinds(words.unbiased),
         "slot_precision": slots.precision,
         "slot_recall": slots.recall,
         "slu_word_f1": slu.word_f1,
@@ -89,6 +95,15 @@ def score_utterances(results: Sequence[UtteranceResult]) -> Dict[str, Any]:
             }
             for t, c in slots.by_type.items()
         },
+    }
+
+
+def _kinds(counts: ErrorCounts) -> Dict[str, int]:
+    """Word errors by kind."""
+    return {
+        "substitutions": counts.substitutions,
+        "deletions": counts.deletions,
+        "insertions": counts.insertions,
     }
 
 
@@ -195,6 +210,17 @@ def _list_slot_table(conditions: List[Dict[str, Any]], languages: List[str]) -> 
     return ["## List slot accuracy by language", "", *_table(rows, header), ""]
 
 
+def _error_kind_table(conditions: List[Dict[str, Any]]) -> List[str]:
+    """B- and U-word errors by kind: counts, all languages."""
+    kinds = ("substitutions", "deletions", "insertions")
+    rows = [
+        [c["name"]] + [str(c[key][k]) for key in ("b_errors", "u_errors") for k in kinds]
+        for c in conditions
+    ]
+    header = ["condition", *[f"{side} {k[:3]}" for side in ("B", "U") for k in kinds]]
+    return ["## Word errors by kind", "", *_table(rows, header), ""]
+
+
 def _slot_type_table(conditions: List[Dict[str, Any]]) -> List[str]:
     types = sorted({t for c in conditions for t in c["slot_by_type"]})
     if not types:
@@ -208,7 +234,7 @@ def _slot_type_table(conditions: List[Dict[str, Any]]) -> List[str]:
 
 def render_markdown(report: Dict[str, Any], sources: Sequence[PathLike] = ()) -> str:
     """report.md: a table over all languages and one per language, the change against no
-    context, list-slot accuracy per language, slot F1 by type, a legend."""
+    context, word errors by kind, list-slot accuracy per language, slot F1 by type, a legend."""
     conditions = report["conditions"]
     header = ["condition", "context", "distractors", "utts", *[t for _, t in _COLUMNS]]
     lines = ["# catt report", ""]
@@ -219,6 +245,7 @@ def render_markdown(report: Dict[str, Any], sources: Sequence[PathLike] = ()) ->
     for lang in languages:
         lines += [f"## Language: {lang}", "", *_table(_metric_rows(conditions, lang), header), ""]
     lines += _change_table(conditions, languages)
+    lines += _error_kind_table(conditions)
     lines += _list_slot_table(conditions, languages)
     lines += _slot_type_table(conditions)
     lines += ["## Legend", "", _LEGEND]
