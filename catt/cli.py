@@ -102,6 +102,7 @@ def _cmd_decode(args: argparse.Namespace) -> int:
         resolve=args.resolve,
         resolve_bonus=args.resolve_bonus,
         pointer=args.pointer,
+        closed_slots=args.closed_slots,
     )
     return 0
 
@@ -120,6 +121,7 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
         pointer=not args.no_pointer,
         resolve=args.resolve,
         resolve_bonus=args.resolve_bonus,
+        closed_slots=args.closed_slots,
     )
 
 
@@ -132,7 +134,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_resolve_arguments(p: argparse.ArgumentParser) -> None:
+def _add_search_arguments(p: argparse.ArgumentParser) -> None:
     from catt.decode.options import DecodingOptions
 
     p.add_argument(
@@ -145,6 +147,11 @@ def _add_resolve_arguments(p: argparse.ArgumentParser) -> None:
         type=float,
         default=DecodingOptions.resolve_bonus,
         help="score per token when resolving (offsets the CTC preference for short phrases)",
+    )
+    p.add_argument(
+        "--closed-slots",
+        action="store_true",
+        help="beam search: the best final hypothesis that closes every slot it opens",
     )
 
 
@@ -233,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, help="decode at most this many utterances")
     p.add_argument("--lists", help="a fixed list set of DATA/context, e.g. biasing_100")
-    _add_resolve_arguments(p)
+    _add_search_arguments(p)
     p.set_defaults(func=_cmd_decode)
 
     p = sub.add_parser("transcribe", help="transcribe audio files, biased by phrase lists")
@@ -248,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-pointer", action="store_true", help="deep biasing without the list pointer"
     )
-    _add_resolve_arguments(p)
+    _add_search_arguments(p)
     p.add_argument("audio", nargs="+", type=Path)
     p.set_defaults(func=_cmd_transcribe)
 

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from catt.context.trie import ContextTrie
+from catt.decode.options import DecodingOptions, InvalidOptionError
 from catt.decode.search import (
     _Allowed,
     _expand,
@@ -212,6 +213,21 @@ def test_unfinished_match_is_taken_back_at_the_end() -> None:
     assert modified_beam_search(model, x, torch.tensor([2]), beam=4, trie=trie) == plain == [[3, 4]]
     x = frames([{3: 1.9, 8: 2.0}, {4: 1.9, 8: 2.0}])
     assert modified_beam_search(model, x, torch.tensor([2]), beam=4, trie=trie) == [[8, 8]]
+
+
+def test_closed_slots_prefers_a_hypothesis_that_closes_its_slot() -> None:
+    # 3 opens a slot, 4 closes it, 5 and 6 are words. Best: 3 5 6 (the slot never closes);
+    # next: 3 5 4. With the pairs the search returns the closed one; with none closed, the best.
+    model = FrameModel()
+    x = frames([{3: 5.0}, {5: 5.0}, {6: 1.2, 4: 1.0}])
+    lens = torch.tensor([3])
+    assert modified_beam_search(model, x, lens, beam=4) == [[3, 5, 6]]
+    assert modified_beam_search(model, x, lens, beam=4, slot_pairs={3: 4}) == [[3, 5, 4]]
+    unclosed = frames([{3: 5.0}, {5: 5.0}, {6: 1.2, 8: 1.1}])  # no closing tag in the beam
+    assert modified_beam_search(model, unclosed, lens, beam=2, slot_pairs={3: 4}) == [[3, 5, 6]]
+    assert modified_beam_search(model, x, lens, beam=1, slot_pairs={3: 4}) == [[3, 5, 6]]
+    with pytest.raises(InvalidOptionError, match="closed_slots"):
+        DecodingOptions(closed_slots="yes")
 
 
 def test_equal_token_sequences_are_merged_with_logadd() -> None:

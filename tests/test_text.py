@@ -74,6 +74,14 @@ def test_tokenizer_keeps_tags_as_single_tokens(tokenizer: Tokenizer) -> None:
     assert tokenizer.blank_id not in tokenizer.encode(TEXTS[0])
 
 
+def test_slot_tag_pairs_map_each_opening_tag_to_its_closing_tag(tokenizer: Tokenizer) -> None:
+    pairs = tokenizer.slot_tag_pairs()
+    named = {tokenizer.piece(a): tokenizer.piece(b) for a, b in pairs.items()}
+    assert named["<contact>"] == "</contact>" and named["<device>"] == "</device>"
+    assert all(not k.startswith(("</", "<intent:")) for k in named)  # intents have no closer
+    assert tokenizer.piece(tokenizer.encode("<contact>")[0]) == "<contact>"
+
+
 def test_tokenizer_bytes_round_trip(tokenizer: Tokenizer, tmp_path: Path) -> None:
     again = Tokenizer.from_bytes(tokenizer.to_bytes())
     assert again.encode(TEXTS[3]) == tokenizer.encode(TEXTS[3])

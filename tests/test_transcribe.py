@@ -233,6 +233,11 @@ def test_cli_bad_search_option_is_one_line(cli, tmp_path: Path, flag: str) -> No
     assert code == 2 and f"{flag[2:].replace('-', '_')} must be an integer >= 1" in err
 
 
+def test_cli_closed_slots_transcribes(cli, tmp_path: Path) -> None:
+    code, lines, _ = cli("--closed-slots", "--beam", "2", write_wav(tmp_path / "a.wav"))
+    assert code == 0 and "text" in lines[0]
+
+
 def test_cli_resolve_needs_a_ctc_head(cli, tmp_path: Path) -> None:
     contacts = tmp_path / "contacts.txt"
     contacts.write_text("stephen fitzgerald\n", encoding="utf-8")

@@ -117,6 +117,7 @@ def decode_condition(
     resolve: bool = False,
     resolve_bonus: float = DecodingOptions.resolve_bonus,
     pointer: bool = True,
+    closed_slots: bool = False,
 ) -> Path:
     """Decode ``DATA/manifests/{prefix}_cuts_{split}.jsonl.gz`` under one condition.
 
@@ -142,6 +143,7 @@ def decode_condition(
         max_symbols=max_symbols,
         resolve=resolve and context,
         resolve_bonus=resolve_bonus,
+        closed_slots=closed_slots,
     )
     if lists is not None and distractors:
         raise CattError(f"--distractors {distractors}: the list set {lists} has its own")

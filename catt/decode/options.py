@@ -35,6 +35,9 @@ class DecodingOptions:
         resolve_bonus: score per token in that comparison (log-probability units); it offsets
             the CTC preference for short phrases. 5 is the best dev value for the smart-home
             base model (docs/results.md).
+        closed_slots: beam search returns the best final hypothesis whose slots are all closed
+            (``<contact> ... </contact>``) when there is one, not a better-scored one that stops
+            inside a slot (:func:`catt.decode.search.slots_closed`).
 
     >>> opts = DecodingOptions(beam=4)
     >>> from dataclasses import replace
@@ -54,6 +57,7 @@ class DecodingOptions:
     max_symbols: int = 3
     resolve: bool = False
     resolve_bonus: float = 5.0
+    closed_slots: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.beam, bool) or not isinstance(self.beam, int) or self.beam < 1:
@@ -77,6 +81,10 @@ class DecodingOptions:
             raise InvalidOptionError(f"max_symbols must be an integer >= 1, got {ms!r}")
         if not isinstance(self.resolve, bool):
             raise InvalidOptionError(f"resolve must be True or False, got {self.resolve!r}")
+        if not isinstance(self.closed_slots, bool):
+            raise InvalidOptionError(
+                f"closed_slots must be True or False, got {self.closed_slots!r}"
+            )
         rb = self.resolve_bonus
         if isinstance(rb, bool) or not isinstance(rb, (int, float)) or not math.isfinite(rb):
             raise InvalidOptionError(f"resolve_bonus must be a finite number, got {rb!r}")

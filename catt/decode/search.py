@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -30,7 +30,7 @@ from catt.context.trie import ContextTrie, State
 from catt.model.context import BiasingContext, PhraseVectors
 from catt.model.pointer import NextTokens
 
-__all__ = ["greedy_search", "modified_beam_search", "encode_phrase_list"]
+__all__ = ["greedy_search", "modified_beam_search", "encode_phrase_list", "slots_closed"]
 
 Phrases = Union[Tensor, PhraseVectors, None]
 """Deep-biasing phrase vectors: [N, Dc], a list from ``model.prepare_phrases``, or None."""
@@ -272,6 +272,7 @@ def modified_beam_search(
     max_symbols: int = 1,
     encoded: Optional[Tuple[Tensor, Tensor]] = None,
     pointer: Optional[ContextTrie] = None,
+    slot_pairs: Optional[Mapping[int, int]] = None,
 ) -> List[List[int]]:
     """Beam search with up to ``max_symbols`` symbols a frame; equal token sequences are merged.
 
@@ -292,6 +293,9 @@ def modified_beam_search(
         max_symbols: symbols emitted on one frame at most (>= 1).
         encoded: ``model.encode(features, feature_lens)`` when the caller has it already.
         pointer: the list pointer's trie for a model with a pointer, or None.
+        slot_pairs: closing tag id by opening tag id of each slot type: the result is the best
+            final hypothesis whose slots are all closed (:func:`slots_closed`) when there is
+            one. None: the best final hypothesis.
 
     Returns:
         B lists of token ids of the best hypothesis after :meth:`ContextTrie.finalize`.
@@ -339,7 +343,7 @@ def modified_beam_search(
                 break
         for b in active:
             beams[b] = _prune(left[b] + open_.get(b, []), beam)
-    return [_best(hyps, trie)[1:] for hyps in beams]
+    return [_best(hyps, trie, slot_pairs)[1:] for hyps in beams]
 
 
 def _prune(hyps: List[_Hyp], beam: int) -> List[_Hyp]:
@@ -398,8 +402,34 @@ def _logaddexp(a: float, b: float) -> float:
     return hi + math.log1p(math.exp(lo - hi))
 
 
-def _best(hyps: List[_Hyp], trie: Optional[ContextTrie]) -> List[int]:
+def _best(
+    hyps: List[_Hyp], trie: Optional[ContextTrie], slot_pairs: Optional[Mapping[int, int]]
+) -> List[int]:
     def final(hyp: _Hyp) -> float:
         return hyp.score + (trie.finalize(hyp.state) if trie is not None else 0.0)
 
+    if slot_pairs:
+        hyps = [hyp for hyp in hyps if slots_closed(hyp.history, slot_pairs)] or hyps
     return list(max(hyps, key=final).history)
+
+
+def slots_closed(tokens: Sequence[int], slot_pairs: Mapping[int, int]) -> bool:
+    """Whether every slot opened in ``tokens`` is closed by its own closing tag before the next
+    slot tag, and no closing tag stands alone.
+
+    >>> pairs = {3: 4, 5: 6}  # <a> </a>, <b> </b>
+    >>> [slots_closed(t, pairs) for t in ([3, 9, 4, 9], [3, 9], [9, 4], [3, 9, 6], [3, 5, 6, 4])]
+    [True, False, False, False, False]
+    """
+    closing = set(slot_pairs.values())
+    expected: Optional[int] = None
+    for token in tokens:
+        if token in slot_pairs:
+            if expected is not None:
+                return False
+            expected = slot_pairs[token]
+        elif token in closing:
+            if token != expected:
+                return False
+            expected = None
+    return expected is None

@@ -114,6 +114,7 @@ class Transcriber:
         self._cache_size = cache_size
         self._slot_tokens = SlotTokens.from_tokenizer(tokenizer)
         self._tag_ids = frozenset(i for i, tag in enumerate(self._slot_tokens.is_tag) if tag)
+        self._slot_pairs = tokenizer.slot_tag_pairs()
 
     @property
     def device(self) -> torch.device:
@@ -228,6 +229,7 @@ class Transcriber:
                     max_symbols=options.max_symbols,
                     encoded=encoded,
                     pointer=pointer,
+                    slot_pairs=self._slot_pairs if options.closed_slots else None,
                 )
             if encoded is not None:
                 tokens = self._resolve(tokens, encoded, plist, options)
@@ -352,6 +354,7 @@ def transcribe_files(
     pointer: bool = True,
     resolve: bool = False,
     resolve_bonus: float = DecodingOptions.resolve_bonus,
+    closed_slots: bool = False,
 ) -> int:
     """``catt transcribe``: print one JSON object per audio file on stdout.
 
@@ -369,6 +372,7 @@ def transcribe_files(
         max_symbols=max_symbols,
         resolve=resolve,
         resolve_bonus=resolve_bonus,
+        closed_slots=closed_slots,
     )
     for path in phrase_files:
         load_phrases(path)  # bad phrase files fail before the model is loaded

@@ -10,7 +10,7 @@ import io
 import logging
 import unicodedata
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Union
 
 import sentencepiece as spm
 
@@ -85,6 +85,15 @@ class Tokenizer:
     def tag_id(self, tag: str) -> Optional[int]:
         """The id of a tag symbol such as ``<contact>``, or None when this tokenizer lacks it."""
         return self._tag_ids.get(tag)
+
+    def slot_tag_pairs(self) -> Dict[int, int]:
+        """The id of each slot's closing tag, by the id of its opening tag (``<contact>``)."""
+        pairs = {}
+        for tag, opening in self._tag_ids.items():
+            closing = self._tag_ids.get(f"</{tag[1:]}")
+            if not tag.startswith("</") and closing is not None:
+                pairs[opening] = closing
+        return pairs
 
     def is_tag_id(self, token_id: int) -> bool:
         """True when ``token_id`` is an intent or slot tag."""
