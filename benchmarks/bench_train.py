@@ -69,7 +69,6 @@ def make_batch(config: Any, tokenizer: Any, *, seed: int = 0) -> Tuple[Dict[str,
     sentences = make_sentences(400, seed=seed)
     names = make_names(200, seed=seed + 3)
     distractors = config.context.max_distractors // 2
-    household = make_names(HOUSEHOLD_PHRASES, seed=seed + 5)
     lens, tokens, lists = [], [], []
     while sum(lens) * FRAME_SHIFT < config.data.max_duration:
         frames = rng.randint(200, 300)
@@ -82,7 +81,7 @@ def make_batch(config: Any, tokenizer: Any, *, seed: int = 0) -> Tuple[Dict[str,
     features = torch.randn(len(lens), max(lens), 80, generator=gen) * 2.0 - 8.0
     pointer_lists = None
     if config.context.pointer_list == "household":
-        own = [tokenizer.encode_phrase(p) for p in household]
+        own = [tokenizer.encode_phrase(p) for p in make_names(HOUSEHOLD_PHRASES, seed=seed + 5)]
         pointer_lists = [own + phrases for phrases in lists]
     batch = {
         "features": features,
