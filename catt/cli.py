@@ -150,8 +150,10 @@ def _add_search_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--closed-slots",
-        action="store_true",
-        help="beam search: the best final hypothesis that closes every slot it opens",
+        action=argparse.BooleanOptionalAction,
+        default=DecodingOptions.closed_slots,
+        help="beam search: the best final hypothesis that closes every slot it opens "
+        "(--no-closed-slots: the best-scored one)",
     )
 
 

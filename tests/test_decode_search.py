@@ -228,6 +228,7 @@ def test_closed_slots_prefers_a_hypothesis_that_closes_its_slot() -> None:
     assert modified_beam_search(model, x, lens, beam=1, slot_pairs={3: 4}) == [[3, 5, 6]]
     with pytest.raises(InvalidOptionError, match="closed_slots"):
         DecodingOptions(closed_slots="yes")
+    assert DecodingOptions().closed_slots  # the default
 
 
 def test_equal_token_sequences_are_merged_with_logadd() -> None:

@@ -233,8 +233,8 @@ def test_cli_bad_search_option_is_one_line(cli, tmp_path: Path, flag: str) -> No
     assert code == 2 and f"{flag[2:].replace('-', '_')} must be an integer >= 1" in err
 
 
-def test_cli_closed_slots_transcribes(cli, tmp_path: Path) -> None:
-    code, lines, _ = cli("--closed-slots", "--beam", "2", write_wav(tmp_path / "a.wav"))
+def test_cli_no_closed_slots_transcribes(cli, tmp_path: Path) -> None:
+    code, lines, _ = cli("--no-closed-slots", "--beam", "2", write_wav(tmp_path / "a.wav"))
     assert code == 0 and "text" in lines[0]
 
 

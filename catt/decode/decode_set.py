@@ -117,7 +117,7 @@ def decode_condition(
     resolve: bool = False,
     resolve_bonus: float = DecodingOptions.resolve_bonus,
     pointer: bool = True,
-    closed_slots: bool = False,
+    closed_slots: bool = DecodingOptions.closed_slots,
 ) -> Path:
     """Decode ``DATA/manifests/{prefix}_cuts_{split}.jsonl.gz`` under one condition.
 

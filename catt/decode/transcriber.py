@@ -354,7 +354,7 @@ def transcribe_files(
     pointer: bool = True,
     resolve: bool = False,
     resolve_bonus: float = DecodingOptions.resolve_bonus,
-    closed_slots: bool = False,
+    closed_slots: bool = DecodingOptions.closed_slots,
 ) -> int:
     """``catt transcribe``: print one JSON object per audio file on stdout.
 
