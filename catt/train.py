@@ -514,6 +514,7 @@ class Trainer:
             context_sampler=sampler,
             seed=self.opts.seed,
             feature_transform=transform,
+            wrong_name_prob=self.config.context.wrong_name_prob if training else 0.0,
         )
         loader, cut_sampler = make_dataloader(
             cuts,
@@ -611,6 +612,7 @@ class Trainer:
             am_scale=self.opts.am_scale,
             lm_scale=self.opts.lm_scale,
             pointer_lists=batch.get("pointer_lists") if with_context else None,
+            history=batch.get("history") if with_context else None,
         )
 
     def _all_finite(self, loss: torch.Tensor) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import torch
 from builders import build_fake_corpus  # tests/ is on sys.path
 from lhotse import CutSet, MonoCut, load_manifest_lazy
 
+from catt.context.history import wrong_name_history
 from catt.context.sampling import (
     ContextSampler,
     ContextSamplingOptions,
@@ -74,6 +76,7 @@ def test_positives_are_dropped_at_the_configured_rate() -> None:
         ({"max_distractors": -1}, "context.max_distractors must be >= 0"),
         ({"max_distractors": 2.5}, "context.max_distractors must be an integer"),
         ({"drop_positive_prob": 1.5}, "context.drop_positive_prob must be in [0, 1]"),
+        ({"wrong_name_prob": -0.1}, "context.wrong_name_prob must be in [0, 1]"),
     ],
 )
 def test_sampling_options_are_validated(kwargs: dict, message: str) -> None:
@@ -117,8 +120,10 @@ def test_batch_has_the_contract_keys_and_shapes(fake_corpus: Path) -> None:
     dataset, cuts, tokenizer = _dataset(fake_corpus, drop_positive_prob=0.0)
     subset = CutSet.from_cuts(list(cuts)[:8])
     batch = dataset[subset]
-    assert set(batch) == {"features", "feature_lens", "tokens", "context", "pointer_lists", "cuts"}
+    keys = {"features", "feature_lens", "tokens", "context", "pointer_lists", "history", "cuts"}
+    assert set(batch) == keys
     assert batch["pointer_lists"] is None  # the pointer sees the layers' lists
+    assert batch["history"] is None  # the predictor reads the references
     feats, lens = batch["features"], batch["feature_lens"]
     ordered = list(batch["cuts"])
     assert feats.dtype == torch.float32 and feats.shape == (8, int(lens.max()), 80)
@@ -214,3 +219,48 @@ def test_household_pointer_lists_hold_the_whole_household_but_dropped_positives(
         assert set(phrases) <= set(want)
         own = set(load_household_lists(fake_corpus, [household])[household])
         assert own - dropped <= set(want)
+
+
+@pytest.mark.parametrize("pointer_list, least", [("sampled", 1), ("household", 4)])
+def test_wrong_names_overwrite_list_slot_values_in_the_history_only(
+    fake_corpus: Path, pointer_list: str, least: int
+) -> None:
+    dataset, cuts, tokenizer = _dataset(fake_corpus, pointer_list=pointer_list)
+    dataset.wrong_name_prob = 1.0
+    batch = dataset[CutSet.from_cuts(list(cuts)[:8])]
+    pairs = tokenizer.slot_tag_pairs(["contact", "device"])
+    changed = 0
+    for tokens, history in zip(batch["tokens"], batch["history"]):
+        assert len(history) == len(tokens)
+        inside, diff = False, []
+        for u, (t, h) in enumerate(zip(tokens, history)):
+            if t != h:
+                assert inside, "only slot values change"
+                diff.append(u)
+            if t in pairs:
+                inside = True
+            elif t in pairs.values():
+                inside = False
+        changed += bool(diff)
+    # with the household's list most utterances that name a contact or a device have another
+    # phrase to start it with; a sampled list may hold no other phrase
+    assert changed >= least
+    assert batch["tokens"] == [tokenizer.encode(cut_tagged_text(c)) for c in batch["cuts"]]
+    assert dataset[CutSet.from_cuts(list(cuts)[:8])]["history"] == batch["history"]
+
+
+def test_wrong_name_history_starts_the_value_with_another_phrase() -> None:
+    tokens = [1, 9, 5, 6, 7, 10, 3, 9, 8, 10]  # <slot> 5 6 7 </slot> 3 <slot> 8 </slot>
+    phrases = [[5, 6, 7], [5, 6, 2, 2], [4], [8]]
+    first, second = set(), set()
+    for seed in range(200):
+        out = wrong_name_history(tokens, {9: 10}, phrases, random.Random(seed), prob=1.0)
+        assert len(out) == len(tokens) and out[:2] == [1, 9] and out[5:8] == [10, 3, 9]
+        first.add(tuple(out[2:5]))
+        second.add(out[8])
+    # a phrase's start, at least one token of it wrong, then the rest of the value
+    assert first == {(5, 6, 2), (4, 6, 7), (8, 6, 7)}
+    assert second == {4, 5}  # never the value itself
+    kept = wrong_name_history(tokens, {9: 10}, phrases, random.Random(0), prob=0.0)
+    assert kept == tokens
+    assert wrong_name_history([9, 5, 6], {9: 10}, phrases, random.Random(0), prob=1) == [9, 5, 6]

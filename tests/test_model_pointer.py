@@ -107,6 +107,23 @@ def test_full_and_pruned_losses_agree_with_the_pointer():
     assert torch.allclose(full, pruned, rtol=1e-4)
 
 
+def test_a_history_changes_what_the_predictor_reads_not_the_targets():
+    model = _model().eval()
+    features, feature_lens, tokens, context = _batch()
+    with torch.no_grad():
+        plain = model(features, feature_lens, tokens, context)
+        same = model(features, feature_lens, tokens, context, history=tokens)
+        wrong = [[3, 4, 5, 6], [7, 12, 15, 14], [9, 10, 11]]  # 12 13 14 read as 12 15 14
+        other = model(features, feature_lens, tokens, context, history=wrong)
+        full = model(features, feature_lens, wrong, context)
+    assert all(torch.equal(a, b) for a, b in zip(plain, same))
+    assert not torch.isclose(other.pruned, plain.pruned)
+    assert torch.equal(other.ctc, plain.ctc)  # the CTC head scores the references
+    assert not torch.isclose(other.pruned, full.pruned)  # the targets are still the references
+    with pytest.raises(ValueError, match="as long as"):
+        model(features, feature_lens, tokens, context, history=[[3], [7], [9]])
+
+
 def test_pointer_learns_from_the_lists():
     model = _model()
     features, feature_lens, tokens, context = _batch()

@@ -80,6 +80,8 @@ def test_slot_tag_pairs_map_each_opening_tag_to_its_closing_tag(tokenizer: Token
     assert named["<contact>"] == "</contact>" and named["<device>"] == "</device>"
     assert all(not k.startswith(("</", "<intent:")) for k in named)  # intents have no closer
     assert tokenizer.piece(tokenizer.encode("<contact>")[0]) == "<contact>"
+    (only,) = tokenizer.slot_tag_pairs(["device"]).items()
+    assert [tokenizer.piece(i) for i in only] == ["<device>", "</device>"]
 
 
 def test_tokenizer_bytes_round_trip(tokenizer: Tokenizer, tmp_path: Path) -> None:

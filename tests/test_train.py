@@ -241,6 +241,31 @@ def test_init_from_starts_a_fresh_run_from_a_model_or_checkpoint(
     assert "initialized from" in (tmp_path / "x" / "train.log").read_text()
 
 
+def test_wrong_names_reach_the_training_forward_only(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    overrides = [
+        "model.biasing.pointer=true",
+        "context.pointer_list=household",
+        "context.wrong_name_prob=1.0",
+    ]
+    config = load_train_config(write_config(tmp_path / "c.yaml", corpus), overrides)
+    trainer = Trainer(config, tmp_path / "exp", DistInfo())
+    seen: List[tuple] = []
+    original = Transducer.forward
+
+    def spy(self: Transducer, *args: Any, **kwargs: Any) -> Any:
+        seen.append((self.training, args[2], kwargs.get("history")))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Transducer, "forward", spy)
+    trainer.train_step(next(iter(trainer.train_loader)))
+    assert trainer.validate() is not None
+    (training, tokens, history), *valid = seen
+    assert training and history is not None and history != tokens
+    assert valid and all(not t and h is None for t, _, h in valid)  # the dev loss reads references
+
+
 # ----------------------------------------------------------------------------- non-finite
 
 

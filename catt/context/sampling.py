@@ -62,12 +62,16 @@ class ContextSamplingOptions:
         enabled: False gives every utterance an empty list (the model sees no context).
         pointer_list: ``sampled`` (the list pointer sees the layers' list) or ``household``
             (the whole household list: :meth:`ContextSampler.pointer_list`).
+        wrong_name_prob: probability that a contact or device value is overwritten, in the
+            label history only, by the start of another phrase of the pointer's list
+            (:mod:`catt.context.history`); training batches only.
     """
 
     max_distractors: int = 20
     drop_positive_prob: float = 0.2
     enabled: bool = True
     pointer_list: str = "sampled"
+    wrong_name_prob: float = 0.0
 
     def __post_init__(self) -> None:
         if isinstance(self.max_distractors, bool) or not isinstance(self.max_distractors, int):
@@ -81,6 +85,9 @@ class ContextSamplingOptions:
             raise ConfigError(f"context.drop_positive_prob must be in [0, 1], got {prob!r}")
         if not isinstance(self.enabled, bool):
             raise ConfigError(f"context.enabled must be true or false, got {self.enabled!r}")
+        prob = self.wrong_name_prob
+        if isinstance(prob, bool) or not isinstance(prob, (int, float)) or not 0 <= prob <= 1:
+            raise ConfigError(f"context.wrong_name_prob must be in [0, 1], got {prob!r}")
         if self.pointer_list not in POINTER_LISTS:
             raise ConfigError(
                 f"context.pointer_list must be one of {', '.join(POINTER_LISTS)}, "

@@ -7,6 +7,7 @@ to a :class:`~lhotse.dataset.DynamicBucketingSampler`.
 
 from __future__ import annotations
 
+import random
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -15,7 +16,8 @@ from lhotse.dataset import DynamicBucketingSampler
 from lhotse.dataset.collation import collate_features
 from torch.utils.data import DataLoader
 
-from catt.context.sampling import ContextSampler, positive_phrases
+from catt.context.history import wrong_name_history
+from catt.context.sampling import BIASED_SLOT_TYPES, ContextSampler, positive_phrases
 from catt.data.corpus import context_group
 from catt.errors import CattError
 from catt.text.tags import build_tagged
@@ -73,13 +75,17 @@ class CattDataset(torch.utils.data.Dataset):
             "tokens": list[list[int]],           # tokenizer.encode(build_tagged(...)) per cut
             "context": ContextBatch | None,      # None when no utterance has a phrase
             "pointer_lists": list | None,        # token-id phrase lists of the list pointer
+            "history": list | None,              # the predictor's input tokens, if not "tokens"
             "cuts": CutSet,                      # the batch, in the order above
         }
 
     ``ContextBatch.tokens`` is LongTensor [N, L] (padded with 0), ``lengths`` LongTensor [N] and
     ``mask`` BoolTensor [B, N], True where phrase n is in utterance b's list; each phrase of the
     batch is encoded once. ``pointer_lists`` is None unless the sampler's ``pointer_list`` is
-    ``household`` (:meth:`ContextSampler.pointer_list`).
+    ``household`` (:meth:`ContextSampler.pointer_list`). ``history`` is None unless
+    ``wrong_name_prob`` > 0: then each cut's tokens with some contact and device values
+    overwritten by the start of another phrase of the pointer's list
+    (:func:`~catt.context.history.wrong_name_history`).
 
     Args:
         tokenizer: encodes transcripts and phrases.
@@ -87,6 +93,8 @@ class CattDataset(torch.utils.data.Dataset):
         seed: with the epoch and the cut id, fixes every phrase list (see :meth:`set_epoch`).
         feature_transform: applied to the padded features, e.g. Lhotse's ``SpecAugment``;
             called as ``transform(features [B, T, F], supervision_segments [B, 3])``.
+        wrong_name_prob: probability of overwriting each list-slot value in ``history`` (for
+            training batches; 0 gives ``history=None``).
     """
 
     def __init__(
@@ -96,6 +104,7 @@ class CattDataset(torch.utils.data.Dataset):
         context_sampler: Optional[ContextSampler] = None,
         seed: int = 0,
         feature_transform: Optional[FeatureTransform] = None,
+        wrong_name_prob: float = 0.0,
     ) -> None:
         super().__init__()
         self.tokenizer = tokenizer
@@ -103,6 +112,8 @@ class CattDataset(torch.utils.data.Dataset):
         self.seed = seed
         self.epoch = 0
         self.feature_transform = feature_transform
+        self.wrong_name_prob = wrong_name_prob
+        self._slot_pairs = tokenizer.slot_tag_pairs(BIASED_SLOT_TYPES)
         self._phrase_tokens: Dict[str, List[int]] = {}
 
     def set_epoch(self, epoch: int) -> None:
@@ -123,12 +134,16 @@ class CattDataset(torch.utils.data.Dataset):
             features = self.feature_transform(features, supervision_segments=segments)
         tokens = [self.tokenizer.encode(cut_tagged_text(cut)) for cut in cuts]
         lists = self.phrase_lists(cuts)
+        pointer = self._pointer_lists(cuts, lists)
+        sampler = self.context_sampler
+        household = sampler is not None and sampler.options.pointer_list == "household"
         return {
             "features": features,
             "feature_lens": feature_lens,
             "tokens": tokens,
             "context": make_context_batch(lists, self._encode_phrase),
-            "pointer_lists": self._pointer_lists(cuts, lists),
+            "pointer_lists": pointer if household else None,
+            "history": self._histories(cuts, tokens, pointer),
             "cuts": cuts,
         }
 
@@ -151,8 +166,12 @@ class CattDataset(torch.utils.data.Dataset):
     def _pointer_lists(
         self, cuts: CutSet, lists: List[List[str]]
     ) -> Optional[List[List[List[int]]]]:
+        """Each cut's list-pointer phrases as token ids (:meth:`ContextSampler.pointer_list`),
+        or None when nothing reads them (sampled pointer lists, no wrong names)."""
         sampler = self.context_sampler
-        if sampler is None or sampler.options.pointer_list == "sampled":
+        if sampler is None:
+            return None
+        if sampler.options.pointer_list == "sampled" and self.wrong_name_prob == 0:
             return None
         out = []
         for cut, phrases in zip(cuts, lists):
@@ -161,6 +180,25 @@ class CattDataset(torch.utils.data.Dataset):
                 [self._encode_phrase(p) for p in sampler.pointer_list(group, phrases, positives)]
             )
         return out
+
+    def _histories(
+        self,
+        cuts: CutSet,
+        tokens: List[List[int]],
+        pointer_lists: Optional[List[List[List[int]]]],
+    ) -> Optional[List[List[int]]]:
+        if self.wrong_name_prob == 0 or pointer_lists is None:
+            return None
+        return [
+            wrong_name_history(
+                ids,
+                self._slot_pairs,
+                phrases,
+                random.Random(f"{self.seed}:wrong-name:{self.epoch}:{cut.id}"),
+                prob=self.wrong_name_prob,
+            )
+            for cut, ids, phrases in zip(cuts, tokens, pointer_lists)
+        ]
 
     def _encode_phrase(self, text: str) -> List[int]:
         ids = self._phrase_tokens.get(text)

@@ -60,10 +60,9 @@ class SlotTokens:
 
     @classmethod
     def from_tokenizer(cls, tokenizer: Tokenizer) -> SlotTokens:
-        ids = ((tokenizer.tag_id(f"<{t}>"), tokenizer.tag_id(f"</{t}>")) for t in BIASED_SLOT_TYPES)
         vocab = range(tokenizer.vocab_size)
         return cls(
-            pairs=tuple((a, b) for a, b in ids if a is not None and b is not None),
+            pairs=tuple(tokenizer.slot_tag_pairs(BIASED_SLOT_TYPES).items()),
             is_tag=[tokenizer.is_tag_id(i) for i in vocab],
             starts_word=[tokenizer.starts_word(i) for i in vocab],
         )

@@ -245,6 +245,7 @@ class Transducer(nn.Module):
         am_scale: float = 0.0,
         lm_scale: float = 0.25,
         pointer_lists: Optional[Sequence[Sequence[Sequence[int]]]] = None,
+        history: Optional[Sequence[Sequence[int]]] = None,
     ) -> Losses:
         """Training losses, each summed over the batch.
 
@@ -255,6 +256,9 @@ class Transducer(nn.Module):
             prune_range, am_scale, lm_scale: pruned-loss settings (ignored by the full loss).
             pointer_lists: B token-id phrase lists for the list pointer; None: those of
                 ``context``.
+            history: B token-id lists, each as long as its reference, that the predictor reads
+                (and the pointer's list follows) in place of ``tokens``; the targets stay
+                ``tokens`` (:mod:`catt.context.history`). None: ``tokens``.
 
         Returns:
             :class:`Losses`: (simple, pruned, ctc) with ``loss: pruned``; (full, 0, ctc) with
@@ -270,10 +274,16 @@ class Transducer(nn.Module):
             ctc = ctc_loss(self.ctc_proj(h), h_lens, symbols, y_lens, self.blank_id)
         ctx = self._batch_context(context, h.size(0))
         h = self.bias_audio(h, ctx)
-        start = torch.full_like(symbols[:, :1], self.blank_id)
-        g = self.label_embeddings(torch.cat([start, symbols], dim=1), ctx)  # [B, U+1, D]
+        if history is None:
+            history, read = tokens, symbols
+        else:
+            if [len(t) for t in history] != [len(t) for t in tokens]:
+                raise ValueError("each history must be as long as its reference")
+            read = _pad_tokens(history, self.blank_id, h.device)[0]
+        start = torch.full_like(read[:, :1], self.blank_id)
+        g = self.label_embeddings(torch.cat([start, read], dim=1), ctx)  # [B, U+1, D]
         boundary = make_boundary(h_lens, y_lens)
-        allowed = self._allowed_tokens(tokens, context, pointer_lists, h.device)  # [B, U+1, V]
+        allowed = self._allowed_tokens(history, context, pointer_lists, h.device)  # [B, U+1, V]
         if self.config.loss == "full":
             logits = self.joiner(
                 h.unsqueeze(2),

@@ -86,13 +86,19 @@ class Tokenizer:
         """The id of a tag symbol such as ``<contact>``, or None when this tokenizer lacks it."""
         return self._tag_ids.get(tag)
 
-    def slot_tag_pairs(self) -> Dict[int, int]:
-        """The id of each slot's closing tag, by the id of its opening tag (``<contact>``)."""
+    def slot_tag_pairs(self, types: Optional[Iterable[str]] = None) -> Dict[int, int]:
+        """The id of each slot's closing tag, by the id of its opening tag (``<contact>``).
+
+        Args:
+            types: only these slot types (``contact``...); None: every slot this tokenizer knows.
+        """
+        wanted = None if types is None else {f"<{t}>" for t in types}
         pairs = {}
         for tag, opening in self._tag_ids.items():
             closing = self._tag_ids.get(f"</{tag[1:]}")
             if not tag.startswith("</") and closing is not None:
-                pairs[opening] = closing
+                if wanted is None or tag in wanted:
+                    pairs[opening] = closing
         return pairs
 
     def is_tag_id(self, token_id: int) -> bool:
