@@ -12,7 +12,9 @@ is the base config with the list pointer (``--set model.biasing.pointer=true``);
 ``base+pointer+household`` trains the pointer on household lists (``--set
 context.pointer_list=household``): each utterance's list plus a household of
 ``HOUSEHOLD_PHRASES`` names, the recipe's mean, so the step includes the pointer's masks over
-lists of that size.
+lists of that size; ``base+phrase-pointer+household`` does the same with the pointer that scores
+whole phrases (``--set model.biasing.pointer_phrases=true``), so the step also keys every
+phrase of the batch's household lists.
 
     python benchmarks/bench_train.py --out benchmarks/results/train.json
 """
@@ -50,6 +52,14 @@ CASES = {
     "base+pointer+household": (
         "base",
         ["model.biasing.pointer=true", "context.pointer_list=household"],
+    ),
+    "base+phrase-pointer+household": (
+        "base",
+        [
+            "model.biasing.pointer=true",
+            "model.biasing.pointer_phrases=true",
+            "context.pointer_list=household",
+        ],
     ),
 }
 """A case: a recipe config and the ``--set`` overrides on it."""

@@ -1,6 +1,7 @@
 """The list pointer: a distribution whatever the gate, the plain joiner without a list, the
 allowed tokens read off the reference as search reads them off a hypothesis, the full and pruned
-losses agreeing, and a search that copies the list when the gate is open."""
+losses agreeing, and a search that copies the list when the gate is open; each for the pointer
+that scores tokens and for the one that scores whole phrases (``pointer_phrases``)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,17 @@ from catt.context.trie import ContextTrie
 from catt.decode.search import encode_phrase_list, greedy_search, modified_beam_search
 from catt.model import ContextBatch, ModelConfig, Transducer, build_model
 from catt.model.config import ModelConfigError
-from catt.model.pointer import ListPointer, next_token_masks
+from catt.model.pointer import (
+    ListPointer,
+    PhraseChoices,
+    next_phrase_tokens,
+    next_token_masks,
+)
 
 V = 24
 PHRASES = [[3, 4], [12, 13, 14], [12, 15]]
+KINDS = [{}, {"pointer_phrases": True}]
+KIND_IDS = ["tokens", "phrases"]
 
 
 def _model(seed: int = 0, **biasing) -> Transducer:
@@ -80,8 +88,9 @@ def test_allowed_tokens_of_long_lists_are_those_of_the_whole_trie():
                 state = trie.step(state, reference[u])[1]
 
 
-def test_no_list_leaves_the_plain_transducer():
-    model = _model().eval()
+@pytest.mark.parametrize("kind", KINDS, ids=KIND_IDS)
+def test_no_list_leaves_the_plain_transducer(kind):
+    model = _model(**kind).eval()
     features, feature_lens, tokens, _ = _batch()
     with torch.no_grad():
         with_pointer = model(features, feature_lens, tokens, None)
@@ -91,11 +100,13 @@ def test_no_list_leaves_the_plain_transducer():
         assert torch.allclose(a, b)
 
 
-def test_full_and_pruned_losses_agree_with_the_pointer():
+@pytest.mark.parametrize("kind", KINDS, ids=KIND_IDS)
+def test_full_and_pruned_losses_agree_with_the_pointer(kind):
     """With a prune range as long as the references the pruned loss is the full loss."""
     features, feature_lens, tokens, context = _batch()
-    pruned_model = _model().eval()
-    config = {"preset": "micro", "vocab_size": V, "loss": "full", "biasing": {"pointer": True}}
+    pruned_model = _model(**kind).eval()
+    biasing = {"pointer": True, **kind}
+    config = {"preset": "micro", "vocab_size": V, "loss": "full", "biasing": biasing}
     full_model = build_model(ModelConfig.from_dict(config)).eval()
     full_model.load_state_dict(pruned_model.state_dict(), strict=False)  # no simple projections
     with torch.no_grad():
@@ -107,8 +118,9 @@ def test_full_and_pruned_losses_agree_with_the_pointer():
     assert torch.allclose(full, pruned, rtol=1e-4)
 
 
-def test_a_history_changes_what_the_predictor_reads_not_the_targets():
-    model = _model().eval()
+@pytest.mark.parametrize("kind", KINDS, ids=KIND_IDS)
+def test_a_history_changes_what_the_predictor_reads_not_the_targets(kind):
+    model = _model(**kind).eval()
     features, feature_lens, tokens, context = _batch()
     with torch.no_grad():
         plain = model(features, feature_lens, tokens, context)
@@ -132,9 +144,10 @@ def test_pointer_learns_from_the_lists():
     assert model.joiner.pointer.out.weight.grad.abs().sum() > 0
 
 
+@pytest.mark.parametrize("kind", KINDS, ids=KIND_IDS)
 @pytest.mark.parametrize("search", ["greedy", "beam"])
-def test_an_open_gate_makes_the_search_spell_from_the_list(search: str):
-    model = _model().eval()
+def test_an_open_gate_makes_the_search_spell_from_the_list(search: str, kind):
+    model = _model(**kind).eval()
     with torch.no_grad():
         model.joiner.pointer.gate.bias.fill_(50.0)  # all non-blank mass to the pointer
     features, feature_lens, _, _ = _batch()
@@ -153,8 +166,9 @@ def test_an_open_gate_makes_the_search_spell_from_the_list(search: str):
             state = trie.step(state, token)[1]
 
 
-def test_beam_one_is_greedy_with_the_pointer():
-    model = _model(seed=3).eval()
+@pytest.mark.parametrize("kind", KINDS, ids=KIND_IDS)
+def test_beam_one_is_greedy_with_the_pointer(kind):
+    model = _model(seed=3, **kind).eval()
     with torch.no_grad():
         model.joiner.pointer.gate.bias.fill_(0.0)
     features, feature_lens, _, _ = _batch()
@@ -172,3 +186,84 @@ def test_pointer_needs_a_layer_that_takes_phrases():
         _model(layer="none")
     with pytest.raises(ModelConfigError, match="true or false"):
         _model(pointer="yes")
+    with pytest.raises(ModelConfigError, match="pointer_phrases needs"):
+        _model(pointer=False, pointer_phrases=True)
+    with pytest.raises(ModelConfigError, match="pointer_key_dim"):
+        _model(pointer_phrases=True, pointer_key_dim=0)
+
+
+def test_phrase_next_tokens_follow_the_trie_along_the_reference():
+    """Training reads each phrase's next token off the reference as search reads it off a
+    hypothesis (a trie over the whole list); each is an allowed token."""
+    rng = random.Random(1)
+    for _ in range(50):
+        phrases = [[rng.randrange(8) for _ in range(rng.randint(1, 4))] for _ in range(12)]
+        reference = [rng.randrange(8) for _ in range(rng.randint(0, 12))]
+        table = next_phrase_tokens([reference, [1]], [phrases, phrases[:2]], torch.device("cpu"))
+        assert table.shape == (2, len(reference) + 1 if reference else 2, 12)
+        trie = ContextTrie(phrases, boost=0.0)
+        state = trie.root
+        for u in range(len(reference) + 1):
+            assert table[0, u].tolist() == trie.phrase_next(state)
+            assert set(trie.phrase_next(state)) <= set(trie.next_tokens(state))
+            if u < len(reference):
+                state = trie.step(state, reference[u])[1]
+        assert (table[0, len(reference) + 1 :] == -1).all()
+        assert (table[1, :, 2:] == -1).all()  # past the second list's end
+
+
+def _phrase_pointer() -> ListPointer:
+    torch.manual_seed(0)
+    return ListPointer(joiner_dim=8, vocab_size=V, blank_id=0, key_dim=6)
+
+
+def test_phrase_scores_make_a_distribution_over_the_tokens_the_phrases_go_on_with():
+    pointer = _phrase_pointer()
+    with torch.no_grad():
+        pointer.gate.bias.fill_(1.5)
+    hidden, logits = torch.randn(5, 8), torch.randn(5, V) * 3
+    keys = pointer.phrase_keys([PHRASES])  # [1, 3, 6]
+    nxt = torch.tensor([[3, 12, 12], [4, 12, 12], [3, 13, 15], [-1, 14, 12], [-1, -1, -1]])
+    out = pointer(hidden, logits, PhraseChoices(nxt, keys))
+    plain = logits.log_softmax(-1)
+    assert torch.allclose(out.logsumexp(-1), torch.zeros(5), atol=1e-5)
+    assert torch.allclose(out[:, 0], plain[:, 0])
+    assert torch.allclose(out[4], plain[4], atol=1e-6)  # no phrase: the plain joiner
+    allowed = torch.zeros(5, V, dtype=torch.bool)
+    for row, tokens in enumerate(nxt.tolist()):
+        allowed[row, [t for t in tokens if t >= 0]] = True
+    gained = out > plain + 1e-4
+    assert gained[:4].any() and not (gained & ~allowed).any()
+
+
+def test_the_best_matching_phrase_takes_the_pointer_mass():
+    """Two phrases go on with 12; a key that matches the query makes its phrase win."""
+    pointer = _phrase_pointer()
+    hidden = torch.randn(1, 8)
+    with torch.no_grad():
+        pointer.gate.bias.fill_(50.0)  # all non-blank mass to the pointer
+        pointer.out.weight.zero_()
+        pointer.out.bias.zero_()
+    query = pointer.query(hidden).detach()
+    keys = torch.zeros(1, 3, 6)
+    keys[0, 2] = 50 * query[0]  # phrase 2 matches the query
+    logits = torch.zeros(1, V)
+    logits[0, 0] = -5.0  # little blank
+    for nxt, best in (([3, 12, 15], 15), ([3, 12, 12], 12)):
+        out = pointer(hidden, logits, PhraseChoices(torch.tensor([nxt]), keys)).exp()
+        assert out[0, best] > 0.99 * (1 - out[0, 0])
+
+
+def test_phrase_keys_are_the_same_in_any_list_and_learn():
+    model = _model(pointer_phrases=True)
+    pointer = model.joiner.pointer
+    keys = pointer.phrase_keys([PHRASES, PHRASES[1:], []])
+    assert keys.shape == (3, 3, model.config.biasing.pointer_key_dim)
+    assert torch.equal(keys[0, 1:], keys[1, :2])  # a phrase's key does not depend on its list
+    assert not keys[1, 2].any() and not keys[2].any()  # zeros past a list's end
+    features, feature_lens, tokens, context = _batch()
+    sum(model(features, feature_lens, tokens, context)).backward()
+    assert pointer.query.weight.grad.abs().sum() > 0
+    assert pointer.keys.embedding.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="no phrase keys"):
+        _model().joiner.pointer.phrase_keys([PHRASES])

@@ -69,6 +69,7 @@ class ContextTrie:
             raise ValueError(f"{len(weights)} weights for {len(phrases)} phrases")
         self.boost = float(boost)
         self.num_phrases = len(phrases)
+        self.phrases: Tuple[Tuple[int, ...], ...] = tuple(tuple(int(t) for t in p) for p in phrases)
         self.transparent_ids = frozenset(int(t) for t in transparent_ids)
         self._children: List[Dict[int, int]] = [{}]
         self._pending: List[float] = [0.0]  # bonus pending at the node (path minus completed)
@@ -78,6 +79,8 @@ class ContextTrie:
         self._fail: List[int] = [0]
         self._gain: List[float] = [0.0]  # bonus of every phrase ending at the node (suffixes too)
         self._match: List[Optional[int]] = [None]  # longest phrase ending at the node, if any
+        # (phrase, its next token) for every phrase that goes on through the node
+        self._through: List[List[Tuple[int, int]]] = [[]]
         for index, tokens in enumerate(phrases):
             weight = 1.0 if weights is None else float(weights[index])
             if not (math.isfinite(weight) and weight > 0):
@@ -99,6 +102,7 @@ class ContextTrie:
             return
         node = 0
         for token in tokens:
+            self._through[node].append((index, token))
             child = self._children[node].get(token)
             if child is None:
                 child = len(self._children)
@@ -111,6 +115,7 @@ class ContextTrie:
                 self._fail.append(0)
                 self._gain.append(0.0)
                 self._match.append(None)
+                self._through.append([])
             elif self._path[child] < self._path[node] + bonus:
                 self._raise_path(child, self._path[node] + bonus - self._path[child])
             node = child
@@ -199,6 +204,26 @@ class ContextTrie:
             tokens.update(self._children[node])
             if node == 0:
                 return sorted(tokens)
+            node = self._fail[node]
+
+    def phrase_next(self, state: State) -> List[int]:
+        """The token with which each phrase goes on from ``state``: the next token after the
+        longest suffix of the match that is a prefix of the phrase (its first token when there is
+        none, or when the phrase is complete), for every phrase in list order (-1 for an empty
+        phrase). Each is one of :meth:`next_tokens`, which also holds the tokens with which a
+        shorter match of the same phrase would go on (``1 1`` of ``1 1 2``: 2 here, 1 and 2 there).
+
+        >>> ContextTrie([[5, 6, 7], [6, 8], [9]], boost=0.0).phrase_next(1)  # after 5
+        [6, 6, 9]
+        """
+        out = [-1] * self.num_phrases
+        node = state
+        while True:
+            for index, token in self._through[node]:
+                if out[index] < 0:
+                    out[index] = token
+            if node == 0:
+                return out
             node = self._fail[node]
 
     def finalize(self, state: State) -> float:

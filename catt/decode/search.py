@@ -28,7 +28,7 @@ from torch import Tensor
 
 from catt.context.trie import ContextTrie, State
 from catt.model.context import BiasingContext, PhraseVectors
-from catt.model.pointer import NextTokens
+from catt.model.pointer import NextTokens, PhraseChoices, PhraseNext
 
 __all__ = ["greedy_search", "modified_beam_search", "encode_phrase_list", "slots_closed"]
 
@@ -210,18 +210,33 @@ def greedy_search(
 
 
 class _Allowed:
-    """The joiner, with the list pointer's allowed tokens when there is a pointer trie."""
+    """The joiner, with what the list pointer reads in each trie state when there is a pointer
+    trie: the allowed next tokens, or each phrase's next token and the list's phrase keys."""
 
     def __init__(self, model: Any, pointer: Optional[ContextTrie], device: torch.device) -> None:
         self.model = model
         self.pointer = pointer
-        self._masks = None if pointer is None else NextTokens(pointer, model.vocab_size, device)
+        self._masks: Optional[NextTokens] = None
+        self._next: Optional[PhraseNext] = None
+        self._keys: Optional[Tensor] = None
+        if pointer is None:
+            return
+        module = model.joiner.pointer
+        if module is not None and module.scores_phrases:
+            self._next = PhraseNext(pointer, device)
+            self._keys = module.phrase_keys([pointer.phrases])  # [1, K, Dk]
+        else:
+            self._masks = NextTokens(pointer, model.vocab_size, device)
 
     def joint(self, h: Tensor, g: Tensor, states: Sequence[State]) -> Tensor:
         """``model.joiner(h [H, D], g [H, D])`` -> [H, V], the pointer's trie in ``states``."""
-        if self._masks is None:
-            return self.model.joiner(h, g)
-        return self.model.joiner(h, g, allowed=torch.stack([self._masks(s) for s in states]))
+        if self._next is not None:
+            nxt = torch.stack([self._next(s) for s in states])  # [H, K]
+            return self.model.joiner(h, g, allowed=PhraseChoices(nxt, self._keys))
+        if self._masks is not None:
+            allowed = torch.stack([self._masks(s) for s in states])
+            return self.model.joiner(h, g, allowed=allowed)
+        return self.model.joiner(h, g)
 
     def step(self, state: State, token: int) -> State:
         """The pointer's trie state after ``token`` (0 without a pointer)."""

@@ -131,13 +131,16 @@ class ContextEncoderConfig:
 
 @dataclass(frozen=True)
 class BiasingConfig:
-    """Which biasing layer (registry name), on which embeddings, with how many heads; and
-    whether the joiner has the list pointer (:mod:`catt.model.pointer`)."""
+    """Which biasing layer (registry name), on which embeddings, with how many heads; whether
+    the joiner has the list pointer (:mod:`catt.model.pointer`), and whether that pointer scores
+    whole phrases with keys of ``pointer_key_dim`` (``pointer_phrases``)."""
 
     layer: str = "attention"
     bias_on: str = "both"
     num_heads: int = 4
     pointer: bool = False
+    pointer_phrases: bool = False
+    pointer_key_dim: int = 64
 
     def validate(self) -> None:
         from catt.model.biasing import BIASING_LAYERS
@@ -147,6 +150,13 @@ class BiasingConfig:
         _positive("biasing.num_heads", self.num_heads)
         if not isinstance(self.pointer, bool):
             raise ModelConfigError(f"biasing.pointer must be true or false, got {self.pointer!r}")
+        if not isinstance(self.pointer_phrases, bool):
+            raise ModelConfigError(
+                f"biasing.pointer_phrases must be true or false, got {self.pointer_phrases!r}"
+            )
+        if self.pointer_phrases and not self.pointer:
+            raise ModelConfigError("biasing.pointer_phrases needs biasing.pointer: true")
+        _positive("biasing.pointer_key_dim", self.pointer_key_dim)
         if self.pointer and not BIASING_LAYERS[self.layer].uses_context:
             raise ModelConfigError(
                 f"biasing.pointer needs a biasing layer that takes phrases, not {self.layer!r}"

@@ -7,19 +7,19 @@ full loss, or already projected [B, T, s_range, J] pairs for the pruned loss.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Union
 
 import torch
 from torch import Tensor, nn
 
-from catt.model.pointer import ListPointer
+from catt.model.pointer import ListPointer, PhraseChoices
 
 __all__ = ["Joiner"]
 
 
 class Joiner(nn.Module):
     """``logits = out(tanh(enc_proj(h) + pred_proj(g)))``, and the list pointer when it has one
-    (:mod:`catt.model.pointer`)."""
+    (:mod:`catt.model.pointer`; with ``pointer_key_dim`` it scores whole phrases)."""
 
     def __init__(
         self,
@@ -29,6 +29,7 @@ class Joiner(nn.Module):
         vocab_size: int,
         pointer: bool = False,
         blank_id: int = 0,
+        pointer_key_dim: Optional[int] = None,
     ) -> None:
         super().__init__()
         self.enc_proj = nn.Linear(d_model, joiner_dim)
@@ -37,7 +38,10 @@ class Joiner(nn.Module):
         self.pointer: Optional[ListPointer] = None
         if pointer:
             self.pointer = ListPointer(
-                joiner_dim=joiner_dim, vocab_size=vocab_size, blank_id=blank_id
+                joiner_dim=joiner_dim,
+                vocab_size=vocab_size,
+                blank_id=blank_id,
+                key_dim=pointer_key_dim,
             )
 
     def forward(
@@ -45,7 +49,7 @@ class Joiner(nn.Module):
         h: Tensor,
         g: Tensor,
         project_input: bool = True,
-        allowed: Optional[Tensor] = None,
+        allowed: Union[Tensor, PhraseChoices, None] = None,
     ) -> Tensor:
         """Logits of the next token.
 
@@ -54,7 +58,8 @@ class Joiner(nn.Module):
             g: [..., D] label embeddings ([..., J] when ``project_input`` is False).
             project_input: False when h and g were already projected (pruned loss).
             allowed: [..., V] bool, the tokens the phrase list allows next; with a pointer, the
-                result mixes in the pointer over them (None: the plain joiner).
+                result mixes in the pointer over them (None: the plain joiner). A pointer that
+                scores phrases takes :class:`~catt.model.pointer.PhraseChoices` instead.
 
         Returns:
             [..., V] unnormalized logits (normalized log-probabilities with the pointer).

@@ -16,20 +16,43 @@ so the result is a distribution whatever the gate. With no list (no allowed toke
 reads it off the reference and search off each hypothesis; both walk the same trie (no
 transparent tokens: a slot tag ends a partial match).
 
-Shapes: ``...`` any leading shape, J joiner dimension, V vocabulary, U tokens.
+**Phrase scores** (``biasing.pointer_phrases``). Before a name starts, the list allows the first
+token of every phrase: with a household's few hundred phrases that is most word-initial pieces,
+and a distribution over tokens must choose among them by the first piece alone. With phrase
+scores the pointer chooses among *phrases* and sums over those that go on with the same token::
+
+    s_k          = out(hidden)[n_k] + query(hidden) . key_k / sqrt(Dk)
+    p_pointer(y) = sum over k with n_k = y of softmax_k(s_k)
+
+where n_k is the token with which phrase k goes on (:meth:`ContextTrie.phrase_next`) and key_k a
+vector of the whole phrase (:class:`PhraseKeys`), so the rest of a name (its last name, the
+second word of a device) weighs in the choice of its first piece.
+
+Shapes: ``...`` any leading shape, J joiner dimension, V vocabulary, U tokens, K phrases, Dk key
+dimension, B' 1 (one list for all) or the first dimension of ``...``.
 """
 
 from __future__ import annotations
 
-from typing import Dict, List, Sequence
+import math
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from catt.context.trie import ContextTrie, State
+from catt.model.encoder import padding_mask
 
-__all__ = ["ListPointer", "NextTokens", "next_token_masks"]
+__all__ = [
+    "ListPointer",
+    "PhraseKeys",
+    "PhraseChoices",
+    "NextTokens",
+    "PhraseNext",
+    "next_token_masks",
+    "next_phrase_tokens",
+]
 
 _MASKED = -1.0e4
 """Logit of a token outside the allowed set (finite: a row with no allowed token stays finite)."""
@@ -38,34 +61,113 @@ GATE_INIT = -3.0
 """Initial gate logit: the pointer starts with about 5 % of the non-blank probability."""
 
 
-class ListPointer(nn.Module):
-    """Pointer distribution and gate over the joiner's hidden state (see the module docstring)."""
+MAX_KEY_POSITIONS = 16
+"""Phrase tokens past this many share the last position embedding of :class:`PhraseKeys`."""
 
-    def __init__(self, *, joiner_dim: int, vocab_size: int, blank_id: int) -> None:
+
+class PhraseChoices(NamedTuple):
+    """What the phrase-scoring pointer reads at each joiner cell (the ``allowed`` of
+    :meth:`ListPointer.forward`)."""
+
+    next_tokens: Tensor
+    """[..., K] long: the token with which each phrase goes on (-1: no phrase k there)."""
+    keys: Tensor
+    """[B', K, Dk]: the phrase keys (:meth:`ListPointer.phrase_keys`)."""
+
+
+class PhraseKeys(nn.Module):
+    """Token ids of phrases -> one key each: piece and position embeddings, a convolution over
+    neighbouring pieces, the mean over the phrase, a linear layer. Light on purpose: training
+    keys a household list (some 200 phrases) for every utterance of a batch."""
+
+    def __init__(self, *, vocab_size: int, dim: int) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, dim)
+        self.position = nn.Embedding(MAX_KEY_POSITIONS, dim)
+        self.conv = nn.Conv1d(dim, dim, kernel_size=3, padding=1)
+        self.out = nn.Linear(dim, dim)
+
+    def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
+        """tokens [N, L] (padding anything), lengths [N] (>= 1) -> [N, Dk]."""
+        pad = padding_mask(lengths, tokens.size(1)).unsqueeze(-1)  # [N, L, 1]
+        positions = torch.arange(tokens.size(1), device=tokens.device)
+        x = self.embedding(tokens) + self.position(positions.clamp(max=MAX_KEY_POSITIONS - 1))
+        x = x.masked_fill(pad, 0.0)
+        x = F.gelu(self.conv(x.transpose(1, 2))).transpose(1, 2).masked_fill(pad, 0.0)
+        return self.out(x.sum(dim=1) / lengths.clamp(min=1).unsqueeze(-1).to(x.dtype))
+
+
+class ListPointer(nn.Module):
+    """Pointer distribution and gate over the joiner's hidden state (see the module docstring);
+    with ``key_dim`` it scores whole phrases (``biasing.pointer_phrases``)."""
+
+    def __init__(
+        self, *, joiner_dim: int, vocab_size: int, blank_id: int, key_dim: Optional[int] = None
+    ) -> None:
         super().__init__()
         self.blank_id = blank_id
         self.out = nn.Linear(joiner_dim, vocab_size)
         self.gate = nn.Linear(joiner_dim, 1)
         with torch.no_grad():
             self.gate.bias.fill_(GATE_INIT)
+        self.keys: Optional[PhraseKeys] = None
+        self.query: Optional[nn.Linear] = None
+        if key_dim is not None:
+            self.keys = PhraseKeys(vocab_size=vocab_size, dim=key_dim)
+            self.query = nn.Linear(joiner_dim, key_dim)
         is_blank = torch.zeros(vocab_size, dtype=torch.bool)
         is_blank[blank_id] = True
         self.register_buffer("is_blank", is_blank, persistent=False)  # not in model files
 
-    def forward(self, hidden: Tensor, logits: Tensor, allowed: Tensor) -> Tensor:
+    @property
+    def scores_phrases(self) -> bool:
+        """True when the pointer chooses among phrases (it then takes :class:`PhraseChoices`)."""
+        return self.keys is not None
+
+    def phrase_keys(self, lists: Sequence[Sequence[Sequence[int]]]) -> Tensor:
+        """Keys of B' token-id phrase lists -> [B', K, Dk] (K: the longest list; zeros after a
+        list's end). A phrase found in several lists is keyed once."""
+        if self.keys is None:
+            raise ValueError("this pointer scores tokens, not phrases: it has no phrase keys")
+        device = self.out.weight.device
+        index: Dict[Tuple[int, ...], int] = {}
+        rows = [
+            [index.setdefault(tuple(int(t) for t in p), len(index)) for p in ps] for ps in lists
+        ]
+        width = max((len(r) for r in rows), default=0)
+        out = torch.zeros(len(lists), width, self.keys.out.out_features, device=device)
+        if not index:
+            return out
+        unique = list(index)
+        lengths = torch.tensor([len(p) for p in unique], dtype=torch.long)
+        tokens = torch.zeros(len(unique), max(1, int(lengths.max())), dtype=torch.long)
+        for i, p in enumerate(unique):
+            tokens[i, : len(p)] = torch.tensor(p, dtype=torch.long)
+        keys = self.keys(tokens.to(device), lengths.to(device))
+        for b, r in enumerate(rows):
+            out[b, : len(r)] = keys[torch.tensor(r, dtype=torch.long, device=device)]
+        return out
+
+    def forward(
+        self, hidden: Tensor, logits: Tensor, allowed: Union[Tensor, PhraseChoices]
+    ) -> Tensor:
         """Log-probabilities of the mixture.
 
         Args:
             hidden: [..., J] the joiner's hidden state (after tanh).
             logits: [..., V] the joiner's output.
-            allowed: [..., V] bool, the tokens the list allows next (broadcast to ``logits``).
+            allowed: [..., V] bool, the tokens the list allows next (broadcast to ``logits``);
+                for a pointer that scores phrases, :class:`PhraseChoices`.
 
         Returns:
             [..., V] normalized log-probabilities (float32).
         """
         log_p = logits.float().log_softmax(dim=-1)
-        allowed = allowed.expand_as(log_p)
-        pointer = self.out(hidden).float().masked_fill(~allowed, _MASKED).log_softmax(dim=-1)
+        if isinstance(allowed, PhraseChoices):
+            pointer, allowed = self._phrase_pointer(hidden, allowed)
+        else:
+            allowed = allowed.expand_as(log_p)
+            pointer = self.out(hidden).float().masked_fill(~allowed, _MASKED).log_softmax(dim=-1)
         gate = self.gate(hidden).float().masked_fill(~allowed.any(dim=-1, keepdim=True), _MASKED)
         blank = log_p[..., self.blank_id : self.blank_id + 1]
         non_blank = torch.log1p(-blank.exp().clamp(max=1.0 - 1e-6))
@@ -73,6 +175,30 @@ class ListPointer(nn.Module):
             F.logsigmoid(-gate) + log_p, F.logsigmoid(gate) + non_blank + pointer
         )
         return torch.where(self.is_blank, log_p, mixed)
+
+    def _phrase_pointer(self, hidden: Tensor, choices: PhraseChoices) -> Tuple[Tensor, Tensor]:
+        """The pointer's log-probabilities [..., V] from phrase scores, and the allowed tokens
+        [..., V] bool (those some phrase goes on with)."""
+        if self.query is None:
+            raise ValueError("this pointer scores tokens: give it an allowed-token mask")
+        token_logits = self.out(hidden).float()  # [..., V]
+        shape = token_logits.shape[:-1]
+        keys = choices.keys.float()
+        nxt = choices.next_tokens.expand(*shape, keys.size(1))
+        valid = nxt >= 0
+        index = nxt.clamp(min=0)
+        query = self.query(hidden).float()
+        match = query.reshape(keys.size(0), -1, keys.size(-1)) @ keys.transpose(1, 2)
+        scores = token_logits.gather(-1, index) + match.reshape(*shape, -1) / math.sqrt(
+            keys.size(-1)
+        )
+        # A cell with no phrase keeps finite scores; its weights are zeroed below.
+        scores = scores.masked_fill(~valid & valid.any(dim=-1, keepdim=True), -math.inf)
+        weights = scores.softmax(dim=-1) * valid
+        mass = torch.zeros_like(token_logits).scatter_add(-1, index, weights)
+        allowed = torch.zeros_like(token_logits).scatter_add(-1, index, valid.float()) > 0
+        pointer = mass.clamp(min=1e-30).log().masked_fill(~allowed, _MASKED)
+        return pointer, allowed
 
 
 class NextTokens:
@@ -92,6 +218,23 @@ class NextTokens:
             mask[tokens] = True
             mask = self._cache[state] = mask.to(self.device)
         return mask
+
+
+class PhraseNext:
+    """The token with which each phrase goes on from a trie state
+    (:meth:`ContextTrie.phrase_next`) as a cached [K] long tensor."""
+
+    def __init__(self, trie: ContextTrie, device: torch.device) -> None:
+        self.trie = trie
+        self.device = device
+        self._cache: Dict[State, Tensor] = {}
+
+    def __call__(self, state: State) -> Tensor:
+        row = self._cache.get(state)
+        if row is None:
+            row = torch.tensor(self.trie.phrase_next(state), dtype=torch.long, device=self.device)
+            self._cache[state] = row
+        return row
 
 
 def next_token_masks(
@@ -136,3 +279,52 @@ def next_token_masks(
                 allowed[state] = [t for t in trie.next_tokens(state) if t < vocab_size]
             masks[b, u, allowed[state]] = True
     return masks.to(device)
+
+
+def next_phrase_tokens(
+    symbols: Sequence[Sequence[int]],
+    lists: Sequence[Sequence[Sequence[int]]],
+    device: torch.device,
+) -> Tensor:
+    """The token with which each phrase goes on after each prefix of each reference, for
+    training the phrase-scoring pointer (search reads the same off :class:`PhraseNext`).
+
+    Args:
+        symbols: B token-id lists (the references, no blank).
+        lists: B phrase lists, each phrase a non-empty list of token ids.
+
+    Returns:
+        [B, U+1, K] long (U: the longest reference, K: the longest list): row u holds
+        :meth:`ContextTrie.phrase_next` of the utterance's list after its first u tokens; -1
+        past a list's or a reference's end.
+
+    >>> next_phrase_tokens([[5, 6]], [[[5, 6], [7]]], torch.device("cpu")).tolist()
+    [[[5, 7], [6, 7], [5, 7]]]
+    """
+    longest = max((len(s) for s in symbols), default=0)
+    width = max((len(p) for p in lists), default=0)
+    out = torch.full((len(symbols), longest + 1, width), -1, dtype=torch.long)
+    for b, (tokens, phrases) in enumerate(zip(symbols, lists)):
+        if not phrases:
+            continue
+        phrases = [[int(t) for t in p] for p in phrases]
+        tokens = [int(t) for t in tokens]
+        out[b, : len(tokens) + 1, : len(phrases)] = torch.tensor([p[0] for p in phrases])
+        # As in next_token_masks: only phrases whose first token the reference says can be
+        # matched along it; the others go on with their first token everywhere.
+        said = set(tokens)
+        kept = [k for k, p in enumerate(phrases) if p[0] in said]
+        if not kept:
+            continue
+        trie = ContextTrie([phrases[k] for k in kept], boost=0.0)
+        columns = torch.tensor(kept, dtype=torch.long)
+        state = trie.root
+        rows: Dict[State, Tensor] = {}
+        for u in range(len(tokens) + 1):
+            if u:
+                state = trie.step(state, tokens[u - 1])[1]
+            if state != trie.root:
+                if state not in rows:
+                    rows[state] = torch.tensor(trie.phrase_next(state), dtype=torch.long)
+                out[b, u, columns] = rows[state]
+    return out.to(device)

@@ -26,7 +26,7 @@ from catt.model.context import BiasingContext, ContextBatch, PhraseVectors
 from catt.model.context_encoder import CONTEXT_ENCODERS
 from catt.model.encoder import AudioEncoder, padding_mask
 from catt.model.joiner import Joiner
-from catt.model.pointer import next_token_masks
+from catt.model.pointer import PhraseChoices, next_phrase_tokens, next_token_masks
 from catt.model.predictor import build_predictor
 
 __all__ = ["Transducer", "Losses", "build_model"]
@@ -70,6 +70,9 @@ class Transducer(nn.Module):
             vocab_size=config.vocab_size,
             pointer=config.biasing.pointer,
             blank_id=config.blank_id,
+            pointer_key_dim=(
+                config.biasing.pointer_key_dim if config.biasing.pointer_phrases else None
+            ),
         )
         if config.loss == "pruned":
             self.simple_am_proj = nn.Linear(d, config.vocab_size)
@@ -283,12 +286,18 @@ class Transducer(nn.Module):
         start = torch.full_like(read[:, :1], self.blank_id)
         g = self.label_embeddings(torch.cat([start, read], dim=1), ctx)  # [B, U+1, D]
         boundary = make_boundary(h_lens, y_lens)
-        allowed = self._allowed_tokens(history, context, pointer_lists, h.device)  # [B, U+1, V]
+        # The pointer's label-side input [B, U+1, E] (allowed tokens, or each phrase's next
+        # token) and, for a pointer that scores phrases, the phrase keys [B, K, Dk].
+        extra, keys = self._pointer_inputs(history, context, pointer_lists, h.device)
+
+        def choices(x: Optional[Tensor]) -> Union[Tensor, PhraseChoices, None]:
+            return x if x is None or keys is None else PhraseChoices(x, keys)
+
         if self.config.loss == "full":
             logits = self.joiner(
                 h.unsqueeze(2),
                 g.unsqueeze(1),
-                allowed=None if allowed is None else allowed.unsqueeze(1),
+                allowed=choices(None if extra is None else extra.unsqueeze(1)),
             )  # [B, T', U+1, V]
             full = full_rnnt_loss(logits, symbols, boundary, self.blank_id)
             return Losses(full, h.new_zeros(()), ctc)
@@ -297,8 +306,8 @@ class Transducer(nn.Module):
             lm_simple=self.simple_lm_proj(g),
             am=self.joiner.enc_proj(h),
             lm=self.joiner.pred_proj(g),
-            joint=lambda am, lm, *allowed: self.joiner(
-                am, lm, project_input=False, allowed=allowed[0] if allowed else None
+            joint=lambda am, lm, *x: self.joiner(
+                am, lm, project_input=False, allowed=choices(x[0] if x else None)
             ),
             symbols=symbols,
             boundary=boundary,
@@ -306,29 +315,37 @@ class Transducer(nn.Module):
             prune_range=prune_range,
             am_scale=am_scale,
             lm_scale=lm_scale,
-            lm_extra=allowed,
+            lm_extra=extra,
         )
         return Losses(simple, pruned, ctc)
 
-    def _allowed_tokens(
+    def _pointer_inputs(
         self,
         tokens: Sequence[Sequence[int]],
         context: Optional[ContextBatch],
         lists: Optional[Sequence[Sequence[Sequence[int]]]],
         device: torch.device,
-    ) -> Optional[Tensor]:
-        """The list pointer's allowed next tokens along each reference (:func:`next_token_masks`)
-        after ``lists``, or the lists of ``context``; None without a pointer or phrases."""
-        if self.joiner.pointer is None:
-            return None
-        if lists is not None:
-            return next_token_masks(tokens, lists, self.vocab_size, device)
-        if context is None or context.num_phrases == 0:
-            return None
-        lengths = context.lengths.tolist()
-        phrases = [row[:n] for row, n in zip(context.tokens.tolist(), lengths)]
-        lists = [[phrases[n] for n in row.nonzero().flatten().tolist()] for row in context.mask]
-        return next_token_masks(tokens, lists, self.vocab_size, device)
+    ) -> Tuple[Optional[Tensor], Optional[Tensor]]:
+        """What the list pointer reads along each reference after ``lists``, or the lists of
+        ``context``: the allowed next tokens [B, U+1, V] (:func:`next_token_masks`) and None;
+        for a pointer that scores phrases, each phrase's next token [B, U+1, K]
+        (:func:`next_phrase_tokens`) and the phrase keys [B, K, Dk]. (None, None) without a
+        pointer or phrases."""
+        pointer = self.joiner.pointer
+        if pointer is None:
+            return None, None
+        if lists is None:
+            if context is None or context.num_phrases == 0:
+                return None, None
+            lengths = context.lengths.tolist()
+            phrases = [row[:n] for row, n in zip(context.tokens.tolist(), lengths)]
+            lists = [[phrases[n] for n in row.nonzero().flatten().tolist()] for row in context.mask]
+        lists = [[p for p in ps if len(p)] for ps in lists]
+        if not pointer.scores_phrases:
+            return next_token_masks(tokens, lists, self.vocab_size, device), None
+        if not any(lists):
+            return None, None
+        return next_phrase_tokens(tokens, lists, device), pointer.phrase_keys(lists)
 
     def _batch_context(self, context: Optional[ContextBatch], batch_size: int) -> BiasingContext:
         """The batch's context: each utterance's own list, gathered into [B, K+1, Dc] (K: the
