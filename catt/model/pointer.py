@@ -201,28 +201,8 @@ class ListPointer(nn.Module):
         return pointer, allowed
 
 
-class NextTokens:
-    """The allowed next tokens of a trie state as a cached [V] bool mask."""
-
-    def __init__(self, trie: ContextTrie, vocab_size: int, device: torch.device) -> None:
-        self.trie = trie
-        self.vocab_size = vocab_size
-        self.device = device
-        self._cache: Dict[State, Tensor] = {}
-
-    def __call__(self, state: State) -> Tensor:
-        mask = self._cache.get(state)
-        if mask is None:
-            mask = torch.zeros(self.vocab_size, dtype=torch.bool)
-            tokens = [t for t in self.trie.next_tokens(state) if 0 <= t < self.vocab_size]
-            mask[tokens] = True
-            mask = self._cache[state] = mask.to(self.device)
-        return mask
-
-
-class PhraseNext:
-    """The token with which each phrase goes on from a trie state
-    (:meth:`ContextTrie.phrase_next`) as a cached [K] long tensor."""
+class _TrieRows:
+    """A tensor per trie state, made on first use and kept."""
 
     def __init__(self, trie: ContextTrie, device: torch.device) -> None:
         self.trie = trie
@@ -232,9 +212,32 @@ class PhraseNext:
     def __call__(self, state: State) -> Tensor:
         row = self._cache.get(state)
         if row is None:
-            row = torch.tensor(self.trie.phrase_next(state), dtype=torch.long, device=self.device)
-            self._cache[state] = row
+            row = self._cache[state] = self._make(state).to(self.device)
         return row
+
+    def _make(self, state: State) -> Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+
+class NextTokens(_TrieRows):
+    """The allowed next tokens of a trie state as a cached [V] bool mask."""
+
+    def __init__(self, trie: ContextTrie, vocab_size: int, device: torch.device) -> None:
+        super().__init__(trie, device)
+        self.vocab_size = vocab_size
+
+    def _make(self, state: State) -> Tensor:
+        mask = torch.zeros(self.vocab_size, dtype=torch.bool)
+        mask[[t for t in self.trie.next_tokens(state) if 0 <= t < self.vocab_size]] = True
+        return mask
+
+
+class PhraseNext(_TrieRows):
+    """The token with which each phrase goes on from a trie state
+    (:meth:`ContextTrie.phrase_next`) as a cached [K] long tensor."""
+
+    def _make(self, state: State) -> Tensor:
+        return torch.tensor(self.trie.phrase_next(state), dtype=torch.long)
 
 
 def next_token_masks(
