@@ -76,15 +76,17 @@ class PhraseChoices(NamedTuple):
 
 
 class PhraseKeys(nn.Module):
-    """Token ids of phrases -> one key each: piece and position embeddings, a convolution over
-    neighbouring pieces, the mean over the phrase, a linear layer. Light on purpose: training
-    keys a household list (some 200 phrases) for every utterance of a batch."""
+    """Token ids of phrases -> one key each: piece and position embeddings, a width-3
+    convolution over neighbouring pieces (a linear layer over each piece and its neighbours:
+    torch 1.13's CPU ``Conv1d`` backward gave non-finite gradients now and then at these
+    sizes), the mean over the phrase, a linear layer. Light on purpose: training keys a
+    household list (some 200 phrases) for every utterance of a batch."""
 
     def __init__(self, *, vocab_size: int, dim: int) -> None:
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, dim)
         self.position = nn.Embedding(MAX_KEY_POSITIONS, dim)
-        self.conv = nn.Conv1d(dim, dim, kernel_size=3, padding=1)
+        self.mix = nn.Linear(3 * dim, dim)  # each piece with its two neighbours
         self.out = nn.Linear(dim, dim)
 
     def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
@@ -93,7 +95,9 @@ class PhraseKeys(nn.Module):
         positions = torch.arange(tokens.size(1), device=tokens.device)
         x = self.embedding(tokens) + self.position(positions.clamp(max=MAX_KEY_POSITIONS - 1))
         x = x.masked_fill(pad, 0.0)
-        x = F.gelu(self.conv(x.transpose(1, 2))).transpose(1, 2).masked_fill(pad, 0.0)
+        before = F.pad(x, (0, 0, 1, 0))[:, :-1]
+        after = F.pad(x, (0, 0, 0, 1))[:, 1:]
+        x = F.gelu(self.mix(torch.cat([before, x, after], dim=-1))).masked_fill(pad, 0.0)
         return self.out(x.sum(dim=1) / lengths.clamp(min=1).unsqueeze(-1).to(x.dtype))
 
 
