@@ -18,6 +18,7 @@ trains on its share of every batch draw; gradients are averaged with one all-red
 
 from __future__ import annotations
 
+import collections
 import copy
 import dataclasses
 import logging
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import (
     TYPE_CHECKING,
     Any,
+    Deque,
     Dict,
     List,
     Mapping,
@@ -78,6 +80,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = "catt-train-checkpoint-v1"
+SKIP_WINDOW = 100
+"""Training stops when more than half of the last this many steps were skipped (at least
+``SKIP_WINDOW // 5`` of them seen): such a run learns nothing and should not burn hours."""
 _CKPT_NAME = re.compile(r"^step-(\d+)\.pt$")
 PathLike = Union[str, Path]
 
@@ -481,6 +486,7 @@ class Trainer:
         self.step = 0
         self.epoch = 0
         self.skipped = 0
+        self._recent_skips: Deque[bool] = collections.deque(maxlen=SKIP_WINDOW)
         self._saved_step = -1
         self._resume_sampler: Optional[Dict[str, Any]] = None
         self.writer: Any = None
@@ -794,6 +800,14 @@ class Trainer:
 
     def _after_step(self, stats: StepStats, batch: Mapping[str, Any], tic: float) -> None:
         o = self.opts
+        self._recent_skips.append(stats.skipped)
+        bad = sum(self._recent_skips)
+        if len(self._recent_skips) >= SKIP_WINDOW // 5 and 2 * bad > len(self._recent_skips):
+            raise CattError(
+                f"{bad} of the last {len(self._recent_skips)} batches were skipped (step "
+                f"{self.step}): the loss or its gradient is not finite, so the run is diverging "
+                f"or a layer gives NaN; the checkpoints in {self.exp_dir / 'checkpoints'} are kept"
+            )
         if self.dist.is_main and (self.step % o.log_every == 0 or stats.skipped):
             lr = self.scheduler.get_last_lr()[0]
             logger.info(

@@ -331,6 +331,25 @@ def test_a_nan_batch_in_a_run_is_logged_and_training_goes_on(
     assert "step 2: non-finite loss, batch skipped" in (exp / "train.log").read_text()
 
 
+def test_a_run_that_skips_most_batches_stops_with_a_clear_error(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = Transducer.forward
+    calls = {"n": 0}
+
+    def nan_but_every_third(self: Transducer, *args: Any, **kwargs: Any) -> Any:
+        losses = original(self, *args, **kwargs)
+        if not self.training:
+            return losses
+        calls["n"] += 1
+        return losses._replace(pruned=losses.pruned * (1.0 if calls["n"] % 3 == 0 else math.nan))
+
+    monkeypatch.setattr(Transducer, "forward", nan_but_every_third)
+    config = write_config(tmp_path / "c.yaml", corpus, max_steps=200, valid_every=0)
+    with pytest.raises(CattError, match=r"14 of the last 20 batches were skipped \(step 20\)"):
+        train(config, tmp_path / "exp", resume=False, overrides=[])
+
+
 # ----------------------------------------------------------------------------- distributed
 
 
