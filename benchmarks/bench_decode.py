@@ -6,7 +6,9 @@ CATT layers, no boosting) and boosting (the trie, no deep biasing) separately, a
 with token vectors (``context_encoder.type: bilstm_tokens``: the layers attend to every token of
 every phrase; the same weights, so only the list's length in entries differs), and deep biasing
 with the list pointer (``biasing.pointer: true``: the same weights plus the pointer's output layer
-and gate; the search walks a second trie). Greedy search with
+and gate; the search walks a second trie), and with the pointer that scores whole phrases
+(``pointer_phrases: true``: the same again plus phrase keys, computed once per search, and a
+query-key match with every phrase at every joiner call). Greedy search with
 boosting is the beam search at beam 1 (``greedy_search`` takes no trie, as in the Transcriber).
 Utterances are decoded one at a time (batch 1, as on a device). Phrase vectors and tries are
 built once per list, outside the timed decoding, and timed on their own. Each case reports the
@@ -54,6 +56,7 @@ class Setup:
     model: Any
     tokens_model: Any  # the same weights with the per-token context encoder
     pointer_model: Any  # the same weights with the list pointer
+    phrase_pointer_model: Any  # the same weights with the pointer that scores phrases
     tokenizer: Any
     features: List[torch.Tensor]
     blank_bias: float  # the joiner's initial blank logit bias, before any offset
@@ -93,12 +96,20 @@ def build_setup(
     pointer_cfg = dataclasses.replace(cfg, biasing=dataclasses.replace(cfg.biasing, pointer=True))
     pointer_model = build_model(pointer_cfg).eval()
     pointer_model.load_state_dict(model.state_dict(), strict=False)  # all but the pointer
-    # One joiner output layer: the blank offset set on it holds for all three models.
+    phrases_cfg = dataclasses.replace(
+        pointer_cfg, biasing=dataclasses.replace(pointer_cfg.biasing, pointer_phrases=True)
+    )
+    phrase_pointer_model = build_model(phrases_cfg).eval()
+    phrase_pointer_model.load_state_dict(pointer_model.state_dict(), strict=False)  # but keys
+    # One joiner output layer: the blank offset set on it holds for all four models.
     tokens_model.joiner = model.joiner
     pointer_model.joiner.out = model.joiner.out
+    phrase_pointer_model.joiner.out = model.joiner.out
     features = random_features(num_utts, frames, seed=1)
     blank = float(model.joiner.out.bias[model.blank_id])
-    return Setup(model, tokens_model, pointer_model, tokenizer, features, blank)
+    return Setup(
+        model, tokens_model, pointer_model, phrase_pointer_model, tokenizer, features, blank
+    )
 
 
 def emission_rate(
@@ -252,6 +263,7 @@ def run_cases(setup: Setup, sizes: Sequence[int], runs: int) -> List[Dict[str, A
         plan.append(("deep_tokens", n, tokens))
         pointer = {"phrase_emb": lists[n].phrase_emb, "pointer": lists[n].pointer}
         plan.append(("deep_pointer", n, {**pointer, "model": setup.pointer_model}))
+        plan.append(("deep_phrase_pointer", n, {**pointer, "model": setup.phrase_pointer_model}))
     cases = []
     for mode, n, kwargs in plan:
         for search, beam in (("greedy", 1), ("beam4", 4)):

@@ -23,7 +23,9 @@ MODES = {
     "boost": "boosting",
     "deep_tokens": "deep biasing, token vectors",
     "deep_pointer": "deep biasing, list pointer",
+    "deep_phrase_pointer": "deep biasing, list pointer scoring phrases",
 }
+LIST_MODES = ("deep", "boost", "deep_tokens", "deep_pointer", "deep_phrase_pointer")
 SEARCHES = {"greedy": "greedy", "beam4": "beam 4"}
 
 
@@ -188,7 +190,7 @@ def decode_section(r: Optional[Dict[str, Any]], img: Optional[str]) -> List[str]
     rows = []
     for search, title in SEARCHES.items():
         none = _case(r, search, "none", 0)
-        for mode in ("deep", "boost", "deep_tokens", "deep_pointer"):
+        for mode in LIST_MODES:
             if not any(c["mode"] == mode for c in r["cases"]):
                 continue  # a result file from before the mode existed
             cells = [_rtf_cell(none)] + [_rtf_cell(_case(r, search, mode, n)) for n in sizes]
@@ -236,8 +238,8 @@ def plot_decode(r: Dict[str, Any], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     colors = {"greedy": "tab:blue", "beam4": "tab:orange"}
     for search, title in SEARCHES.items():
-        styles = (("deep", "-o"), ("boost", "--s"), ("deep_tokens", "-^"), ("deep_pointer", "-.d"))
-        for mode, style in styles:
+        styles = ("-o", "--s", "-^", "-.d", ":v")
+        for mode, style in zip(LIST_MODES, styles):
             points = [(n, c["rtf"]) for n in sizes if (c := _case(r, search, mode, n))]
             if points:
                 xs, ys = zip(*points)

@@ -67,7 +67,7 @@ def test_decode_results(quick_run: Path) -> None:
     sizes = data["list_sizes"]
     keys = {(c["search"], c["mode"], c["phrases"]) for c in data["cases"]}
     expected = {(s, "none", 0) for s in ("greedy", "beam4")}
-    modes = ("deep", "boost", "deep_tokens", "deep_pointer")
+    modes = ("deep", "boost", "deep_tokens", "deep_pointer", "deep_phrase_pointer")
     expected |= {(s, m, n) for s in ("greedy", "beam4") for m in modes for n in sizes}
     assert keys == expected
     assert all(c["rtf"] > 0 and c["tokens"] > 0 for c in data["cases"])
