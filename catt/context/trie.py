@@ -216,15 +216,25 @@ class ContextTrie:
         >>> ContextTrie([[5, 6, 7], [6, 8], [9]], boost=0.0).phrase_next(1)  # after 5
         [6, 6, 9]
         """
-        out = [-1] * self.num_phrases
+        out = [p[0] if p else -1 for p in self.phrases]
+        for index, token in self.phrase_continuations(state).items():
+            out[index] = token
+        return out
+
+    def phrase_continuations(self, state: State) -> Dict[int, int]:
+        """The phrases that a match in ``state`` (or a shorter suffix of it) has started, with
+        the token each goes on with: the part of :meth:`phrase_next` that is not a first token.
+
+        >>> ContextTrie([[5, 6, 7], [6, 8], [9]], boost=0.0).phrase_continuations(1)
+        {0: 6}
+        """
+        out: Dict[int, int] = {}
         node = state
-        while True:
+        while node != 0:
             for index, token in self._through[node]:
-                if out[index] < 0:
-                    out[index] = token
-            if node == 0:
-                return out
+                out.setdefault(index, token)
             node = self._fail[node]
+        return out
 
     def finalize(self, state: State) -> float:
         """The score that ends a hypothesis in ``state``: minus the pending bonus."""

@@ -238,10 +238,19 @@ class NextTokens(_TrieRows):
 
 class PhraseNext(_TrieRows):
     """The token with which each phrase goes on from a trie state
-    (:meth:`ContextTrie.phrase_next`) as a cached [K] long tensor."""
+    (:meth:`ContextTrie.phrase_next`) as a cached [K] long tensor: the first tokens, with the
+    few phrases that the state's match has started set to their next token."""
+
+    def __init__(self, trie: ContextTrie, device: torch.device) -> None:
+        super().__init__(trie, device)
+        self._firsts = torch.tensor(trie.phrase_next(trie.root), dtype=torch.long)
 
     def _make(self, state: State) -> Tensor:
-        return torch.tensor(self.trie.phrase_next(state), dtype=torch.long)
+        row = self._firsts.clone()
+        started = self.trie.phrase_continuations(state)
+        if started:
+            row[list(started)] = torch.tensor(list(started.values()), dtype=torch.long)
+        return row
 
 
 def next_token_masks(
@@ -324,14 +333,9 @@ def next_phrase_tokens(
         if not kept:
             continue
         trie = ContextTrie([phrases[k] for k in kept], boost=0.0)
-        columns = torch.tensor(kept, dtype=torch.long)
         state = trie.root
-        rows: Dict[State, Tensor] = {}
-        for u in range(len(tokens) + 1):
-            if u:
-                state = trie.step(state, tokens[u - 1])[1]
-            if state != trie.root:
-                if state not in rows:
-                    rows[state] = torch.tensor(trie.phrase_next(state), dtype=torch.long)
-                out[b, u, columns] = rows[state]
+        for u in range(1, len(tokens) + 1):
+            state = trie.step(state, tokens[u - 1])[1]
+            for k, token in trie.phrase_continuations(state).items():
+                out[b, u, kept[k]] = token
     return out.to(device)
