@@ -7,7 +7,7 @@ with token vectors (``context_encoder.type: bilstm_tokens``: the layers attend t
 every phrase; the same weights, so only the list's length in entries differs), and deep biasing
 with the list pointer (``biasing.pointer: true``: the same weights plus the pointer's output layer
 and gate; the search walks a second trie), and with the pointer that scores whole phrases
-(``pointer_phrases: true``: the same again plus phrase keys, computed once per search, and a
+(``pointer_phrases: true``: the same again plus phrase keys, computed once per list, and a
 query-key match with every phrase at every joiner call). Greedy search with
 boosting is the beam search at beam 1 (``greedy_search`` takes no trie, as in the Transcriber).
 Utterances are decoded one at a time (batch 1, as on a device). Phrase vectors and tries are
@@ -76,6 +76,7 @@ class PreparedList:
     token_emb: Any  # PhraseVectors of the per-token model: one entry per phrase token
     trie: Any
     pointer: Any  # the list pointer's trie (no boost, no transparent tokens)
+    pointer_keys: Any  # [1, K, Dk] phrase keys of the pointer that scores phrases
 
 
 def build_setup(
@@ -163,7 +164,9 @@ def prepare_list(setup: Setup, size: int, *, boost: float = BOOST) -> PreparedLi
         token_emb = m.prepare_phrases(encode_phrase_list(m, token_ids))
     trie = ContextTrie(token_ids, boost=boost, transparent_ids=_tag_ids(setup.tokenizer))
     pointer = ContextTrie(token_ids, boost=0.0)
-    return PreparedList(size, token_ids, emb, token_emb, trie, pointer)
+    with torch.no_grad():
+        keys = setup.phrase_pointer_model.joiner.pointer.phrase_keys([token_ids])
+    return PreparedList(size, token_ids, emb, token_emb, trie, pointer, keys)
 
 
 def _tag_ids(tokenizer: Any) -> List[int]:
@@ -178,6 +181,7 @@ def decode_all(
     phrase_emb: Any = None,  # PhraseVectors
     trie: Any = None,
     pointer: Any = None,
+    pointer_keys: Any = None,
 ) -> int:
     """Decode every utterance alone; returns the number of tokens emitted.
 
@@ -190,10 +194,18 @@ def decode_all(
     for f in features:
         feats, lens = f[None], torch.tensor([f.size(0)])
         if beam == 1 and trie is None:
-            out = greedy_search(model, feats, lens, phrase_emb=phrase_emb, pointer=pointer)
+            kwargs = dict(phrase_emb=phrase_emb, pointer=pointer, pointer_keys=pointer_keys)
+            out = greedy_search(model, feats, lens, **kwargs)
         else:
             out = modified_beam_search(
-                model, feats, lens, beam=beam, phrase_emb=phrase_emb, trie=trie, pointer=pointer
+                model,
+                feats,
+                lens,
+                beam=beam,
+                phrase_emb=phrase_emb,
+                trie=trie,
+                pointer=pointer,
+                pointer_keys=pointer_keys,
             )
         emitted += len(out[0])
     return emitted
@@ -263,7 +275,8 @@ def run_cases(setup: Setup, sizes: Sequence[int], runs: int) -> List[Dict[str, A
         plan.append(("deep_tokens", n, tokens))
         pointer = {"phrase_emb": lists[n].phrase_emb, "pointer": lists[n].pointer}
         plan.append(("deep_pointer", n, {**pointer, "model": setup.pointer_model}))
-        plan.append(("deep_phrase_pointer", n, {**pointer, "model": setup.phrase_pointer_model}))
+        phrases = {**pointer, "pointer_keys": lists[n].pointer_keys}
+        plan.append(("deep_phrase_pointer", n, {**phrases, "model": setup.phrase_pointer_model}))
     cases = []
     for mode, n, kwargs in plan:
         for search, beam in (("greedy", 1), ("beam4", 4)):

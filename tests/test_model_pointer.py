@@ -267,3 +267,19 @@ def test_phrase_keys_are_the_same_in_any_list_and_learn():
     assert pointer.keys.embedding.weight.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="no phrase keys"):
         _model().joiner.pointer.phrase_keys([PHRASES])
+
+
+def test_phrase_keys_made_once_per_list_give_the_same_search():
+    model = _model(seed=3, pointer_phrases=True).eval()
+    with torch.no_grad():
+        model.joiner.pointer.gate.bias.fill_(1.0)
+        keys = model.joiner.pointer.phrase_keys([PHRASES])
+    features, feature_lens, _, _ = _batch()
+    emb = encode_phrase_list(model, PHRASES)
+    trie = ContextTrie(PHRASES, boost=0.0)
+    kwargs = dict(phrase_emb=emb, pointer=trie, max_symbols=2)
+    for search in (greedy_search, modified_beam_search):
+        inside = search(model, features, feature_lens, **kwargs)
+        assert search(model, features, feature_lens, pointer_keys=keys, **kwargs) == inside
+        other = torch.randn(keys.shape, generator=torch.Generator().manual_seed(0)) * 100
+        assert search(model, features, feature_lens, pointer_keys=other, **kwargs) != inside

@@ -164,6 +164,7 @@ def greedy_search(
     max_symbols: int = 1,
     encoded: Optional[Tuple[Tensor, Tensor]] = None,
     pointer: Optional[ContextTrie] = None,
+    pointer_keys: Optional[Tensor] = None,
 ) -> List[List[int]]:
     """The best token at every frame, then again on the same frame after each symbol emitted
     there, until blank or ``max_symbols`` symbols.
@@ -179,6 +180,9 @@ def greedy_search(
         encoded: ``model.encode(features, feature_lens)`` when the caller has it already.
         pointer: the list pointer's trie (``ContextTrie(phrases, boost=0)``) for a model with a
             pointer, or None.
+        pointer_keys: for a pointer that scores phrases, the list's keys
+            (``model.joiner.pointer.phrase_keys([pointer.phrases])``, once per list); None:
+            computed here.
 
     Returns:
         B lists of token ids (tags included, blanks removed).
@@ -190,7 +194,7 @@ def greedy_search(
     batch = h.size(0)
     histories: List[List[int]] = [[blank] for _ in range(batch)]
     g = labels(histories, list(range(batch)))  # [B, D]
-    allowed = _Allowed(model, pointer, h.device)
+    allowed = _Allowed(model, pointer, h.device, pointer_keys)
     states: List[State] = [0] * batch
     for t in range(h.size(1)):
         active = [b for b in range(batch) if t < h_lens[b]]
@@ -213,7 +217,13 @@ class _Allowed:
     """The joiner, with what the list pointer reads in each trie state when there is a pointer
     trie: the allowed next tokens, or each phrase's next token and the list's phrase keys."""
 
-    def __init__(self, model: Any, pointer: Optional[ContextTrie], device: torch.device) -> None:
+    def __init__(
+        self,
+        model: Any,
+        pointer: Optional[ContextTrie],
+        device: torch.device,
+        keys: Optional[Tensor] = None,
+    ) -> None:
         self.model = model
         self.pointer = pointer
         self._masks: Optional[NextTokens] = None
@@ -224,7 +234,7 @@ class _Allowed:
         module = model.joiner.pointer
         if module is not None and module.scores_phrases:
             self._next = PhraseNext(pointer, device)
-            self._keys = module.phrase_keys([pointer.phrases])  # [1, K, Dk]
+            self._keys = module.phrase_keys([pointer.phrases]) if keys is None else keys
         else:
             self._masks = NextTokens(pointer, model.vocab_size, device)
 
@@ -287,6 +297,7 @@ def modified_beam_search(
     max_symbols: int = 1,
     encoded: Optional[Tuple[Tensor, Tensor]] = None,
     pointer: Optional[ContextTrie] = None,
+    pointer_keys: Optional[Tensor] = None,
     slot_pairs: Optional[Mapping[int, int]] = None,
 ) -> List[List[int]]:
     """Beam search with up to ``max_symbols`` symbols a frame; equal token sequences are merged.
@@ -308,6 +319,7 @@ def modified_beam_search(
         max_symbols: symbols emitted on one frame at most (>= 1).
         encoded: ``model.encode(features, feature_lens)`` when the caller has it already.
         pointer: the list pointer's trie for a model with a pointer, or None.
+        pointer_keys: the list's phrase keys, as in :func:`greedy_search`.
         slot_pairs: closing tag id by opening tag id of each slot type: the result is the best
             final hypothesis whose slots are all closed (:func:`slots_closed`) when there is
             one. None: the best final hypothesis.
@@ -324,7 +336,7 @@ def modified_beam_search(
     root = trie.root if trie is not None else 0
     beams: List[List[_Hyp]] = [[_Hyp((blank,), 0.0, root)] for _ in range(h.size(0))]
     bonus: Optional[_Bonus] = None
-    allowed = _Allowed(model, pointer, h.device)
+    allowed = _Allowed(model, pointer, h.device, pointer_keys)
     for t in range(h.size(1)):
         active = [b for b in range(h.size(0)) if t < h_lens[b]]
         if not active:

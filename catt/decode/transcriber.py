@@ -84,6 +84,7 @@ class PhraseList:
     vectors: Optional[PhraseVectors] = None
     tries: Dict[float, ContextTrie] = dataclasses.field(default_factory=dict)
     pointer: Optional[ContextTrie] = None
+    pointer_keys: Optional[Tensor] = None  # [1, K, Dk], for a pointer that scores phrases
 
     def __len__(self) -> int:
         return len(self.phrases)
@@ -183,6 +184,9 @@ class Transcriber:
             return None
         if plist.pointer is None:
             plist.pointer = ContextTrie(plist.token_ids, boost=0.0)
+            if self.model.joiner.pointer.scores_phrases:
+                with torch.no_grad():
+                    plist.pointer_keys = self.model.joiner.pointer.phrase_keys([plist.token_ids])
         return plist.pointer
 
     def decode_features(
@@ -217,6 +221,7 @@ class Transcriber:
                     max_symbols=options.max_symbols,
                     encoded=encoded,
                     pointer=pointer,
+                    pointer_keys=plist.pointer_keys if pointer is not None else None,
                 )
             else:
                 tokens = modified_beam_search(
@@ -229,6 +234,7 @@ class Transcriber:
                     max_symbols=options.max_symbols,
                     encoded=encoded,
                     pointer=pointer,
+                    pointer_keys=plist.pointer_keys if pointer is not None else None,
                     slot_pairs=self._slot_pairs if options.closed_slots else None,
                 )
             if encoded is not None:
