@@ -51,3 +51,30 @@ def test_pointer_trace_marks_blank_and_the_model_own_choice() -> None:
         {"id": "c", "ref": {"text": "call ann lee now"}, "hyp": {"text": "call"}},
     ]
     assert script.truncated(rows) == ["a", "c"]  # b lost one word only
+
+
+def test_voice_breakdown_splits_list_slots_by_voice_group() -> None:
+    script = _module("voice_breakdown")
+    assert script.voice_group("en-us-nyc+zac-s180-p60") == "held-out"
+    assert script.voice_group("en-gb-x-rp+m4-s150-p35") == "seen"
+
+    def row(cut: str, ref: list, hyp: list) -> dict:
+        return {"id": cut, "language": "en", "ref": {"slots": ref}, "hyp": {"slots": hyp}}
+
+    ann = {"type": "contact", "value": "ann lee"}
+    lamp = {"type": "device", "value": "noodle lamp"}
+    rows = [
+        row("a", [ann, {"type": "number", "value": "ten"}], [ann]),
+        row("b", [ann], [{"type": "device", "value": "ann lee"}]),  # right value, wrong type
+        row("c", [lamp], [lamp]),
+    ]
+    right, total = script.slot_counts(rows, {"a": "seen", "b": "held-out", "c": "held-out"})
+    assert total == {
+        ("en", "seen", "contact"): 1,
+        ("en", "held-out", "contact"): 1,
+        ("en", "held-out", "device"): 1,
+    }
+    assert right[("en", "seen", "contact")] == 1 and right[("en", "held-out", "contact")] == 0
+    table = script.format_table("r.jsonl", right, total)
+    assert "| en | held-out | 0.0 (1) | 100.0 (1) |" in table
+    assert "| en | seen | 100.0 (1) | - |" in table

@@ -1,0 +1,86 @@
+#!/usr/bin/env python
+"""Contact and device slot accuracy of smart-home decodes, for training voices and held-out ones.
+
+Half of the test utterances are spoken by espeak-ng variants that training never heard
+(``HELDOUT_VARIANTS``). This splits each results file's list-slot accuracy (a reference slot is
+right when the hypothesis has a slot of its type with its exact value) by that, per language.
+
+python scripts/voice_breakdown.py data/smarthome-base/manifests/smarthome_cuts_test.jsonl.gz \\
+    exp/smarthome-base/decode/deep+boost+resolve+100.jsonl
+"""
+
+import argparse
+import collections
+import json
+import sys
+from pathlib import Path
+from typing import Counter, Dict, Iterable, List, Mapping, Tuple
+
+from lhotse import load_manifest_lazy
+
+from catt.context.sampling import BIASED_SLOT_TYPES
+from catt.data.smarthome.synthesis import HELDOUT_VARIANTS
+
+Key = Tuple[str, str, str]
+"""(language, voice group, slot type)."""
+
+
+def voice_group(speaker: str) -> str:
+    """``held-out`` for a speaker id whose espeak-ng variant training never used, else ``seen``.
+
+    >>> voice_group("en-us-nyc+zac-s180-p60"), voice_group("fr-fr+m4-s150-p35")
+    ('held-out', 'seen')
+    """
+    variant = speaker.split("+", 1)[1].rsplit("-s", 1)[0]
+    return "held-out" if variant in HELDOUT_VARIANTS else "seen"
+
+
+def slot_counts(
+    rows: Iterable[Mapping], groups: Mapping[str, str]
+) -> Tuple[Counter[Key], Counter[Key]]:
+    """(right, all) list slots of results rows by (language, voice group, slot type)."""
+    right: Counter[Key] = collections.Counter()
+    total: Counter[Key] = collections.Counter()
+    for row in rows:
+        hyp = {(s["type"], s["value"]) for s in row["hyp"]["slots"]}
+        for slot in row["ref"]["slots"]:
+            if slot["type"] in BIASED_SLOT_TYPES:
+                key = (row["language"], groups[row["id"]], slot["type"])
+                total[key] += 1
+                right[key] += (slot["type"], slot["value"]) in hyp
+    return right, total
+
+
+def format_table(name: str, right: Counter[Key], total: Counter[Key]) -> List[str]:
+    """Markdown rows: one per language and voice group, accuracy (slots) per slot type."""
+    lines = [f"{name}", "", "| language | voices | contact | device |", "|---|---|---|---|"]
+    for lang, group in sorted({k[:2] for k in total}):
+        cells = []
+        for kind in ("contact", "device"):
+            n = total[(lang, group, kind)]
+            cells.append(f"{100 * right[(lang, group, kind)] / n:.1f} ({n})" if n else "-")
+        lines.append(f"| {lang} | {group} | {' | '.join(cells)} |")
+    return lines + [""]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("cuts", type=Path, help="the split's cut manifest (for the speakers)")
+    parser.add_argument("results", type=Path, nargs="+", help="catt decode results files")
+    args = parser.parse_args()
+    groups: Dict[str, str] = {
+        cut.id: voice_group(cut.supervisions[0].speaker) for cut in load_manifest_lazy(args.cuts)
+    }
+    for path in args.results:
+        with open(path, encoding="utf-8") as f:
+            rows = [json.loads(line) for line in f if line.strip()]
+        missing = [r["id"] for r in rows if r["id"] not in groups]
+        if missing:
+            print(f"voice_breakdown: {path}: {missing[0]} is not in {args.cuts}", file=sys.stderr)
+            return 2
+        print("\n".join(format_table(str(path), *slot_counts(rows, groups))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
