@@ -11,7 +11,6 @@ python scripts/voice_breakdown.py data/smarthome-base/manifests/smarthome_cuts_t
 
 import argparse
 import collections
-import json
 import sys
 from pathlib import Path
 from typing import Counter, Dict, Iterable, List, Mapping, Tuple
@@ -20,6 +19,9 @@ from lhotse import load_manifest_lazy
 
 from catt.context.sampling import BIASED_SLOT_TYPES
 from catt.data.smarthome.synthesis import HELDOUT_VARIANTS
+from catt.errors import CattError
+from catt.metrics.results import UtteranceResult, read_results
+from catt.metrics.slu import slot_scores
 
 Key = Tuple[str, str, str]
 """(language, voice group, slot type)."""
@@ -36,18 +38,22 @@ def voice_group(speaker: str) -> str:
 
 
 def slot_counts(
-    rows: Iterable[Mapping], groups: Mapping[str, str]
+    results: Iterable[UtteranceResult], groups: Mapping[str, str]
 ) -> Tuple[Counter[Key], Counter[Key]]:
-    """(right, all) list slots of results rows by (language, voice group, slot type)."""
+    """(right, all) list slots by (language, voice group, slot type), matched as the report
+    matches them (:func:`catt.metrics.slu.slot_scores`)."""
+    by_group: Dict[Tuple[str, str], List[UtteranceResult]] = collections.defaultdict(list)
+    for r in results:
+        by_group[(r.language, groups[r.id])].append(r)
     right: Counter[Key] = collections.Counter()
     total: Counter[Key] = collections.Counter()
-    for row in rows:
-        hyp = {(s["type"], s["value"]) for s in row["hyp"]["slots"]}
-        for slot in row["ref"]["slots"]:
-            if slot["type"] in BIASED_SLOT_TYPES:
-                key = (row["language"], groups[row["id"]], slot["type"])
-                total[key] += 1
-                right[key] += (slot["type"], slot["value"]) in hyp
+    for (lang, group), rs in by_group.items():
+        scores = slot_scores([r.ref.slots for r in rs], [r.hyp.slots for r in rs])
+        for kind in BIASED_SLOT_TYPES:
+            counts = scores.by_type.get(kind)
+            if counts is not None and counts.tp + counts.fn > 0:
+                right[(lang, group, kind)] = int(counts.tp)
+                total[(lang, group, kind)] = int(counts.tp + counts.fn)
     return right, total
 
 
@@ -72,13 +78,16 @@ def main() -> int:
         cut.id: voice_group(cut.supervisions[0].speaker) for cut in load_manifest_lazy(args.cuts)
     }
     for path in args.results:
-        with open(path, encoding="utf-8") as f:
-            rows = [json.loads(line) for line in f if line.strip()]
-        missing = [r["id"] for r in rows if r["id"] not in groups]
+        try:
+            results = list(read_results(path))
+        except CattError as e:
+            print(f"voice_breakdown: {e}", file=sys.stderr)
+            return 2
+        missing = [r.id for r in results if r.id not in groups]
         if missing:
             print(f"voice_breakdown: {path}: {missing[0]} is not in {args.cuts}", file=sys.stderr)
             return 2
-        print("\n".join(format_table(str(path), *slot_counts(rows, groups))))
+        print("\n".join(format_table(str(path), *slot_counts(results, groups))))
     return 0
 
 

@@ -3,6 +3,9 @@
 import importlib.util
 from pathlib import Path
 
+from catt.metrics.results import UtteranceResult
+from catt.text.tags import Interpretation, Slot
+
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 
 
@@ -58,14 +61,19 @@ def test_voice_breakdown_splits_list_slots_by_voice_group() -> None:
     assert script.voice_group("en-us-nyc+zac-s180-p60") == "held-out"
     assert script.voice_group("en-gb-x-rp+m4-s150-p35") == "seen"
 
-    def row(cut: str, ref: list, hyp: list) -> dict:
-        return {"id": cut, "language": "en", "ref": {"slots": ref}, "hyp": {"slots": hyp}}
+    def row(cut: str, ref: list, hyp: list) -> UtteranceResult:
+        def meaning(slots: list) -> Interpretation:
+            return Interpretation("", None, tuple(slots))
 
-    ann = {"type": "contact", "value": "ann lee"}
-    lamp = {"type": "device", "value": "noodle lamp"}
+        return UtteranceResult(
+            cut, "c", 0, True, 0.0, False, "en", (), meaning(ref), meaning(hyp), f"{cut}:1"
+        )
+
+    ann = Slot("contact", "ann lee")
+    lamp = Slot("device", "noodle lamp")
     rows = [
-        row("a", [ann, {"type": "number", "value": "ten"}], [ann]),
-        row("b", [ann], [{"type": "device", "value": "ann lee"}]),  # right value, wrong type
+        row("a", [ann, Slot("number", "ten")], [ann]),
+        row("b", [ann], [Slot("device", "ann lee")]),  # right value, wrong type
         row("c", [lamp], [lamp]),
     ]
     right, total = script.slot_counts(rows, {"a": "seen", "b": "held-out", "c": "held-out"})

@@ -201,6 +201,7 @@ class Transcriber:
         phrase_emb = self._vectors(plist, options)
         trie = self._trie(plist, options)
         pointer = self._pointer(plist, options)
+        pointer_keys = plist.pointer_keys if pointer is not None else None
         resolve = options.resolve and plist is not None
         if resolve and getattr(self.model, "ctc_proj", None) is None:
             raise InvalidOptionError(
@@ -221,7 +222,7 @@ class Transcriber:
                     max_symbols=options.max_symbols,
                     encoded=encoded,
                     pointer=pointer,
-                    pointer_keys=plist.pointer_keys if pointer is not None else None,
+                    pointer_keys=pointer_keys,
                 )
             else:
                 tokens = modified_beam_search(
@@ -234,7 +235,7 @@ class Transcriber:
                     max_symbols=options.max_symbols,
                     encoded=encoded,
                     pointer=pointer,
-                    pointer_keys=plist.pointer_keys if pointer is not None else None,
+                    pointer_keys=pointer_keys,
                     slot_pairs=self._slot_pairs if options.closed_slots else None,
                 )
             if encoded is not None:

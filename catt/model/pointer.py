@@ -76,11 +76,11 @@ class PhraseChoices(NamedTuple):
 
 
 class PhraseKeys(nn.Module):
-    """Token ids of phrases -> one key each: piece and position embeddings, a width-3
-    convolution over neighbouring pieces (a linear layer over each piece and its neighbours:
-    torch 1.13's CPU ``Conv1d`` backward gave non-finite gradients now and then at these
-    sizes), the mean over the phrase, a linear layer. Light on purpose: training keys a
-    household list (some 200 phrases) for every utterance of a batch."""
+    """Token ids of phrases -> one key each: piece and position embeddings, a linear layer
+    over each piece and its two neighbours (not ``Conv1d``: torch 1.13's CPU backward of it
+    gave non-finite gradients now and then at these sizes), the mean over the phrase, a linear
+    layer. Light on purpose: training keys a household list (some 200 phrases) for every
+    utterance of a batch."""
 
     def __init__(self, *, vocab_size: int, dim: int) -> None:
         super().__init__()
