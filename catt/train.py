@@ -128,6 +128,9 @@ class TrainOptions:
         average_last: checkpoints averaged into the final model (<= keep_last).
         seed: seeds the model init, shuffling, phrase lists and SpecAugment.
         spec_augment: SpecAugment on the training features.
+        vtlp: vocal tract length perturbation of the training features: each utterance's
+            frequency axis is scaled by a factor drawn from ``[1 - vtlp, 1 + vtlp]`` (0: off;
+            :class:`catt.data.augment.VocalTractWarp`).
         loss_warm_steps: the simple-loss scale goes 1.0 -> 0.5 and the pruned-loss scale
             0.1 -> 1.0 over these steps.
         prune_range, am_scale, lm_scale: k2 pruned-loss settings.
@@ -147,6 +150,7 @@ class TrainOptions:
     average_last: int = 3
     seed: int = 42
     spec_augment: bool = True
+    vtlp: float = 0.0
     loss_warm_steps: int = 500
     prune_range: int = 5
     am_scale: float = 0.0
@@ -162,6 +166,8 @@ class TrainOptions:
             _check_non_negative(f"train.{name}", getattr(self, name))
         if self.max_steps is not None:
             _check_positive("train.max_steps", self.max_steps)
+        if not 0.0 <= self.vtlp < 0.5:
+            raise ConfigError(f"train.vtlp must be in [0, 0.5), got {self.vtlp}")
         _check_positive("train.prune_range", self.prune_range)
         if not 1 <= self.average_last <= self.keep_last:
             raise ConfigError(
@@ -496,6 +502,7 @@ class Trainer:
     def _loader(self, cuts: Any, *, training: bool) -> Tuple[Any, Any]:
         from lhotse.dataset import SpecAugment
 
+        from catt.data.augment import VocalTractWarp, chain
         from catt.data.dataset import CattDataset, make_dataloader
 
         groups = sorted({_group(c) for c in cuts} - {None})
@@ -505,16 +512,21 @@ class Trainer:
             self.config.context,
             per_utterance=self.corpus.per_utterance,
         )
-        transform = None
+        transforms: List[Any] = []
+        if training and self.opts.vtlp > 0:
+            transforms.append(VocalTractWarp(self.opts.vtlp))
         if training and self.opts.spec_augment:
-            transform = SpecAugment(
-                time_warp_factor=20,
-                num_feature_masks=2,
-                features_mask_size=15,
-                num_frame_masks=2,
-                frames_mask_size=20,
-                max_frames_mask_fraction=0.15,
+            transforms.append(
+                SpecAugment(
+                    time_warp_factor=20,
+                    num_feature_masks=2,
+                    features_mask_size=15,
+                    num_frame_masks=2,
+                    frames_mask_size=20,
+                    max_frames_mask_fraction=0.15,
+                )
             )
+        transform = chain(transforms) if transforms else None
         dataset = CattDataset(
             self.tokenizer,
             context_sampler=sampler,

@@ -266,6 +266,24 @@ def test_wrong_names_reach_the_training_forward_only(
     assert valid and all(not t and h is None for t, _, h in valid)  # the dev loss reads references
 
 
+def test_vtlp_warps_training_batches_and_never_dev_batches(corpus: Path, tmp_path: Path) -> None:
+    config = load_train_config(
+        write_config(tmp_path / "c.yaml", corpus, spec_augment=False), ["train.vtlp=0.1"]
+    )
+    trainer = Trainer(config, tmp_path / "exp", DistInfo())
+    plain = Trainer(
+        load_train_config(write_config(tmp_path / "p.yaml", corpus, spec_augment=False)),
+        tmp_path / "plain",
+        DistInfo(),
+    )
+    batch, reference = next(iter(trainer.train_loader)), next(iter(plain.train_loader))
+    assert [c.id for c in batch["cuts"]] == [c.id for c in reference["cuts"]]
+    assert batch["features"].shape == reference["features"].shape
+    assert not torch.allclose(batch["features"], reference["features"], atol=1e-3)
+    dev, dev_plain = next(iter(trainer.valid_loader)), next(iter(plain.valid_loader))
+    assert torch.equal(dev["features"], dev_plain["features"])
+
+
 # ----------------------------------------------------------------------------- non-finite
 
 
