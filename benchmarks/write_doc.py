@@ -16,7 +16,7 @@ from benchlib import REPO
 
 from catt.io import atomic_path, atomic_write_text
 
-NAMES = ("train", "loss", "decode", "resolve", "model")
+NAMES = ("train", "augment", "loss", "decode", "resolve", "model")
 MODES = {
     "none": "no list",
     "deep": "deep biasing",
@@ -134,6 +134,26 @@ def train_section(r: Optional[Dict[str, Any]]) -> List[str]:
         "the model's share of a full run of the config (`train.max_steps` steps; data loading, "
         "validation and checkpoints come on top).",
         "",
+    ]
+
+
+def augment_section(r: Optional[Dict[str, Any]], train: Optional[Dict[str, Any]]) -> List[str]:
+    """Feature augmentation: time per training batch, against the base config's step."""
+    if r is None:
+        return ["Not run.", ""]
+    s = r["shape"]
+    base = (train or {}).get("configs", {}).get("base+pointer+household")
+    rows = []
+    for name, c in r["cases"].items():
+        share = f"{100 * c['seconds'] / base['step_s']:.1f} %" if base else "n/a"
+        rows.append([f"`{name}`", _f(1000 * c["seconds"], 2), share])
+    return [
+        f"One base training batch ({s['B']} utterances x {s['T']} frames x {s['F']} bins), "
+        f"{r['threads']} thread(s); `train.vtlp: {r['vtlp']}`. The transforms run in the data "
+        "loader of the training process, so their time adds to every step's; the last column "
+        "compares it with the `base+pointer+household` step above.",
+        "",
+        *table(["transform", "ms per batch (median)", "of a base step"], rows),
     ]
 
 
@@ -382,6 +402,9 @@ def render(results: Dict[str, Dict[str, Any]], img: Optional[str]) -> str:
         "## Training throughput",
         "",
         *train_section(results.get("train")),
+        "## Feature augmentation per training batch",
+        "",
+        *augment_section(results.get("augment"), results.get("train")),
         "## Loss: k2 pruned against k2 full",
         "",
         *loss_section(results.get("loss")),
@@ -413,6 +436,8 @@ METHOD = """\
   gradient clipping, Adam. Batches of `data.max_duration` seconds of 2-3 s synthetic utterances
   with invented tagged transcripts and each utterance's phrase plus half of
   `context.max_distractors` distractors. Data loading and SpecAugment are not included.
+- **Feature augmentation** (`bench_augment.py`): VTLP and Lhotse's SpecAugment, alone and
+  chained as `catt train` chains them, on random features of a base batch's shape.
 - **Loss** (`bench_loss.py`): random audio and label embeddings through the project's joiner
   into `catt.loss.pruned_rnnt_loss` (k2 smoothed simple loss, prune ranges, pruned joint, pruned
   loss) or `catt.loss.full_rnnt_loss` (the joiner on every (t, u) pair, k2 full loss). The

@@ -52,6 +52,12 @@ def test_train_results(quick_run: Path) -> None:
     assert config["peak_mb"] >= 0
 
 
+def test_augment_results(quick_run: Path) -> None:
+    data = _load(quick_run, "augment")
+    assert set(data["cases"]) == {"vtlp", "spec_augment", "vtlp+spec_augment"}
+    assert all(c["seconds"] > 0 and len(c["runs"]) == 2 for c in data["cases"].values())
+
+
 def test_loss_results(quick_run: Path) -> None:
     data = _load(quick_run, "loss")
     assert set(data["cases"]) == {"pruned", "simple", "full"}
@@ -95,8 +101,8 @@ def test_model_results(quick_run: Path) -> None:
 
 def test_page_and_plot(quick_run: Path) -> None:
     page = (quick_run / "doc" / "benchmarks.md").read_text()
-    headings = ("## Goals", "## Training throughput", "## Loss", "## Decoding", "## List res")
-    for heading in (*headings, "## Model"):
+    headings = ("## Goals", "## Training throughput", "## Feature aug", "## Loss", "## Decoding")
+    for heading in (*headings, "## List res", "## Model"):
         assert heading in page
     assert "](img/decode.png)" in page and "deep biasing, token vectors" in page
     assert "met" in page and "--quick" in page
