@@ -3,17 +3,18 @@
 
 Half of the test utterances are spoken by espeak-ng variants that training never heard
 (``HELDOUT_VARIANTS``). This splits each results file's list-slot accuracy (a reference slot is
-right when the hypothesis has a slot of its type with its exact value) by that, per language.
+right when the hypothesis has a slot of its type with its exact value) by that, per language;
+``--by variant`` or ``--by accent`` splits it by the espeak-ng variant or accent instead.
 
 python scripts/voice_breakdown.py data/smarthome-base/manifests/smarthome_cuts_test.jsonl.gz \\
-    exp/smarthome-base/decode/deep+boost+resolve+100.jsonl
+    exp/smarthome-base/decode/deep+boost+resolve+100.jsonl [--by group|variant|accent]
 """
 
 import argparse
 import collections
 import sys
 from pathlib import Path
-from typing import Counter, Dict, Iterable, List, Mapping, Tuple
+from typing import Callable, Counter, Dict, Iterable, List, Mapping, Tuple
 
 from lhotse import load_manifest_lazy
 
@@ -27,14 +28,31 @@ Key = Tuple[str, str, str]
 """(language, voice group, slot type)."""
 
 
+def voice_accent(speaker: str) -> str:
+    """The espeak-ng accent of a speaker id: ``en-us-nyc+zac-s180-p60`` -> ``en-us-nyc``."""
+    return speaker.split("+", 1)[0]
+
+
+def voice_variant(speaker: str) -> str:
+    """The espeak-ng variant of a speaker id: ``en-us-nyc+zac-s180-p60`` -> ``zac``."""
+    return speaker.split("+", 1)[1].rsplit("-s", 1)[0]
+
+
 def voice_group(speaker: str) -> str:
     """``held-out`` for a speaker id whose espeak-ng variant training never used, else ``seen``.
 
     >>> voice_group("en-us-nyc+zac-s180-p60"), voice_group("fr-fr+m4-s150-p35")
     ('held-out', 'seen')
     """
-    variant = speaker.split("+", 1)[1].rsplit("-s", 1)[0]
-    return "held-out" if variant in HELDOUT_VARIANTS else "seen"
+    return "held-out" if voice_variant(speaker) in HELDOUT_VARIANTS else "seen"
+
+
+GROUPINGS: Dict[str, Callable[[str], str]] = {
+    "group": voice_group,
+    "variant": voice_variant,
+    "accent": voice_accent,
+}
+"""``--by``: how speaker ids are grouped."""
 
 
 def slot_counts(
@@ -73,9 +91,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("cuts", type=Path, help="the split's cut manifest (for the speakers)")
     parser.add_argument("results", type=Path, nargs="+", help="catt decode results files")
+    parser.add_argument(
+        "--by", choices=sorted(GROUPINGS), default="group", help="seen/held-out, variant or accent"
+    )
     args = parser.parse_args()
+    key = GROUPINGS[args.by]
     groups: Dict[str, str] = {
-        cut.id: voice_group(cut.supervisions[0].speaker) for cut in load_manifest_lazy(args.cuts)
+        cut.id: key(cut.supervisions[0].speaker) for cut in load_manifest_lazy(args.cuts)
     }
     for path in args.results:
         try:

@@ -60,6 +60,8 @@ def test_voice_breakdown_splits_list_slots_by_voice_group() -> None:
     script = _module("voice_breakdown")
     assert script.voice_group("en-us-nyc+zac-s180-p60") == "held-out"
     assert script.voice_group("en-gb-x-rp+m4-s150-p35") == "seen"
+    assert script.voice_variant("en-gb-x-rp+m4-s150-p35") == "m4"
+    assert script.voice_accent("en-gb-x-rp+m4-s150-p35") == "en-gb-x-rp"
 
     def row(cut: str, ref: list, hyp: list) -> UtteranceResult:
         def meaning(slots: list) -> Interpretation:
