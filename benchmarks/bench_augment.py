@@ -23,20 +23,12 @@ RUNS = 20
 
 def transforms(vtlp: float) -> Dict[str, Callable[..., Any]]:
     """The transforms measured, by name, as ``catt train`` builds them."""
-    from lhotse.dataset import SpecAugment
+    from catt.data.augment import training_transform
 
-    from catt.data.augment import VocalTractWarp, chain
-
-    warp = VocalTractWarp(vtlp)
-    spec = SpecAugment(
-        time_warp_factor=20,
-        num_feature_masks=2,
-        features_mask_size=15,
-        num_frame_masks=2,
-        frames_mask_size=20,
-        max_frames_mask_fraction=0.15,
-    )
-    return {"vtlp": warp, "spec_augment": spec, "vtlp+spec_augment": chain([warp, spec])}
+    cases = {"vtlp": (vtlp, False), "spec_augment": (0.0, True), "vtlp+spec_augment": (vtlp, True)}
+    return {
+        name: training_transform(vtlp=v, spec_augment_on=spec) for name, (v, spec) in cases.items()
+    }
 
 
 def main() -> None:

@@ -500,9 +500,7 @@ class Trainer:
     # -- setup
 
     def _loader(self, cuts: Any, *, training: bool) -> Tuple[Any, Any]:
-        from lhotse.dataset import SpecAugment
-
-        from catt.data.augment import VocalTractWarp, chain
+        from catt.data.augment import training_transform
         from catt.data.dataset import CattDataset, make_dataloader
 
         groups = sorted({_group(c) for c in cuts} - {None})
@@ -512,21 +510,11 @@ class Trainer:
             self.config.context,
             per_utterance=self.corpus.per_utterance,
         )
-        transforms: List[Any] = []
-        if training and self.opts.vtlp > 0:
-            transforms.append(VocalTractWarp(self.opts.vtlp))
-        if training and self.opts.spec_augment:
-            transforms.append(
-                SpecAugment(
-                    time_warp_factor=20,
-                    num_feature_masks=2,
-                    features_mask_size=15,
-                    num_frame_masks=2,
-                    frames_mask_size=20,
-                    max_frames_mask_fraction=0.15,
-                )
+        transform = None
+        if training:
+            transform = training_transform(
+                vtlp=self.opts.vtlp, spec_augment_on=self.opts.spec_augment
             )
-        transform = chain(transforms) if transforms else None
         dataset = CattDataset(
             self.tokenizer,
             context_sampler=sampler,

@@ -3,7 +3,13 @@
 import pytest
 import torch
 
-from catt.data.augment import VocalTractWarp, chain, mel_centers, vtlp_source_freqs
+from catt.data.augment import (
+    VocalTractWarp,
+    chain,
+    mel_centers,
+    training_transform,
+    vtlp_source_freqs,
+)
 from catt.errors import ConfigError
 from catt.train import TrainConfig
 
@@ -87,3 +93,14 @@ def test_chain_applies_transforms_in_order():
     out = chain([add(1.0), add(10.0)])(torch.zeros(2), supervision_segments="segs")
     assert torch.equal(out, torch.full((2,), 11.0))
     assert calls == [(1.0, "segs"), (10.0, "segs")]
+
+
+def test_training_transform_is_none_without_augmentation_and_warps_with_vtlp():
+    assert training_transform(vtlp=0.0, spec_augment_on=False) is None
+    features = torch.randn(2, 30, 80)
+    torch.manual_seed(0)
+    warped = training_transform(vtlp=0.1, spec_augment_on=False)(features)
+    torch.manual_seed(0)
+    assert torch.equal(warped, VocalTractWarp(0.1)(features))
+    both = training_transform(vtlp=0.1, spec_augment_on=True)(features.clone())
+    assert both.shape == features.shape and not torch.equal(both, warped)

@@ -12,13 +12,20 @@ returns features of the same shape, like Lhotse's.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, List, Optional, Sequence
 
 import torch
 
 from catt.errors import ConfigError
 
-__all__ = ["VocalTractWarp", "chain", "mel_centers", "vtlp_source_freqs"]
+__all__ = [
+    "VocalTractWarp",
+    "chain",
+    "mel_centers",
+    "spec_augment",
+    "training_transform",
+    "vtlp_source_freqs",
+]
 
 
 def _mel(freq: torch.Tensor) -> torch.Tensor:
@@ -118,3 +125,29 @@ def chain(transforms: Sequence[Callable[..., torch.Tensor]]) -> Callable[..., to
         return features
 
     return apply
+
+
+def spec_augment() -> Callable[..., torch.Tensor]:
+    """Lhotse's ``SpecAugment`` with the settings of ``catt train``: time warp, two frequency
+    masks of up to 15 bins and two time masks of up to 20 frames per utterance."""
+    from lhotse.dataset import SpecAugment
+
+    return SpecAugment(
+        time_warp_factor=20,
+        num_feature_masks=2,
+        features_mask_size=15,
+        num_frame_masks=2,
+        frames_mask_size=20,
+        max_frames_mask_fraction=0.15,
+    )
+
+
+def training_transform(*, vtlp: float, spec_augment_on: bool) -> Optional[Callable[..., Any]]:
+    """The transform of training batches: VTLP (when ``vtlp`` > 0), then SpecAugment (when
+    ``spec_augment_on``); None when neither."""
+    transforms: List[Callable[..., Any]] = []
+    if vtlp > 0:
+        transforms.append(VocalTractWarp(vtlp))
+    if spec_augment_on:
+        transforms.append(spec_augment())
+    return chain(transforms) if transforms else None
