@@ -6,6 +6,7 @@ import torch
 from catt.data.augment import (
     VocalTractWarp,
     chain,
+    fbank_filter_bank,
     mel_centers,
     training_transform,
     vtlp_source_freqs,
@@ -26,6 +27,7 @@ def test_mel_centers_are_the_peaks_of_lhotse_filters():
         norm_filters=False,
     )
     peaks = bank.argmax(dim=0).float() * 16000 / 512
+    assert fbank_filter_bank() == (80, 20.0, 7600.0, 16000)
     centers = mel_centers(80, 20.0, 7600.0)
     assert (peaks - centers).abs().max() <= 16000 / 512  # one FFT bin
 

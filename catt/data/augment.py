@@ -12,7 +12,7 @@ returns features of the same shape, like Lhotse's.
 
 from __future__ import annotations
 
-from typing import Any, Callable, List, Optional, Sequence
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -21,6 +21,7 @@ from catt.errors import ConfigError
 __all__ = [
     "VocalTractWarp",
     "chain",
+    "fbank_filter_bank",
     "mel_centers",
     "spec_augment",
     "training_transform",
@@ -41,6 +42,16 @@ def mel_centers(num_bins: int, low_freq: float, high_freq: float) -> torch.Tenso
     low, high = _mel(torch.tensor(low_freq)), _mel(torch.tensor(high_freq))
     step = (high - low) / (num_bins + 1)
     return _mel_inverse(low + step * torch.arange(1, num_bins + 1, dtype=torch.float32))
+
+
+def fbank_filter_bank() -> Tuple[int, float, float, int]:
+    """(mel bins, low edge Hz, high edge Hz, sample rate) of the features catt computes
+    (:func:`catt.data.features.fbank_extractor`; a high edge <= 0 counts from Nyquist)."""
+    from catt.data.features import fbank_extractor
+
+    config = fbank_extractor().config
+    high = config.high_freq if config.high_freq > 0 else config.sampling_rate / 2 + config.high_freq
+    return config.num_filters, config.low_freq, high, config.sampling_rate
 
 
 def vtlp_source_freqs(
@@ -64,7 +75,7 @@ class VocalTractWarp:
     Args:
         max_warp: ``alpha`` is uniform in ``[1 - max_warp, 1 + max_warp]`` (0.1 is usual).
         num_bins, low_freq, high_freq, sample_rate: the filter bank the features came from
-            (the defaults are those of :func:`catt.data.features.fbank_extractor`).
+            (None: that of :func:`catt.data.features.fbank_extractor`).
         boundary: the frequency (Hz) where the warp changes slope.
     """
 
@@ -72,14 +83,19 @@ class VocalTractWarp:
         self,
         max_warp: float,
         *,
-        num_bins: int = 80,
-        low_freq: float = 20.0,
-        high_freq: float = 7600.0,
-        sample_rate: int = 16000,
+        num_bins: Optional[int] = None,
+        low_freq: Optional[float] = None,
+        high_freq: Optional[float] = None,
+        sample_rate: Optional[int] = None,
         boundary: float = 4800.0,
     ) -> None:
         if not 0.0 < max_warp < 0.5:
             raise ConfigError(f"the VTLP warp must be in (0, 0.5), got {max_warp}")
+        bank = fbank_filter_bank()
+        num_bins = bank[0] if num_bins is None else num_bins
+        low_freq = bank[1] if low_freq is None else low_freq
+        high_freq = bank[2] if high_freq is None else high_freq
+        sample_rate = bank[3] if sample_rate is None else sample_rate
         self.max_warp = max_warp
         self.nyquist = sample_rate / 2
         self.boundary = boundary
