@@ -101,7 +101,6 @@ def _cmd_decode(args: argparse.Namespace) -> int:
         lists=args.lists,
         resolve=args.resolve,
         resolve_bonus=args.resolve_bonus,
-        resolve_spelling=args.resolve_spelling,
         pointer=args.pointer,
         closed_slots=args.closed_slots,
     )
@@ -122,7 +121,6 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
         pointer=not args.no_pointer,
         resolve=args.resolve,
         resolve_bonus=args.resolve_bonus,
-        resolve_spelling=args.resolve_spelling,
         closed_slots=args.closed_slots,
     )
 
@@ -149,13 +147,6 @@ def _add_search_arguments(p: argparse.ArgumentParser) -> None:
         type=float,
         default=DecodingOptions.resolve_bonus,
         help="score per token when resolving (offsets the CTC preference for short phrases)",
-    )
-    p.add_argument(
-        "--resolve-spelling",
-        type=float,
-        default=DecodingOptions.resolve_spelling,
-        help="score lost per character between the search's slot value and a phrase when "
-        "resolving (0: the CTC head alone)",
     )
     p.add_argument(
         "--closed-slots",

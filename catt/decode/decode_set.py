@@ -116,7 +116,6 @@ def decode_condition(
     max_symbols: int = DecodingOptions.max_symbols,
     resolve: bool = False,
     resolve_bonus: float = DecodingOptions.resolve_bonus,
-    resolve_spelling: float = DecodingOptions.resolve_spelling,
     pointer: bool = True,
     closed_slots: bool = DecodingOptions.closed_slots,
 ) -> Path:
@@ -144,7 +143,6 @@ def decode_condition(
         max_symbols=max_symbols,
         resolve=resolve and context,
         resolve_bonus=resolve_bonus,
-        resolve_spelling=resolve_spelling,
         closed_slots=closed_slots,
     )
     if lists is not None and distractors:

@@ -35,9 +35,6 @@ class DecodingOptions:
         resolve_bonus: score per token in that comparison (log-probability units); it offsets
             the CTC preference for short phrases. 5 is the best dev value for the smart-home
             base model (docs/results.md).
-        resolve_spelling: score lost per character of edit distance between the search's own
-            slot value and a phrase, so that resolution also weighs what the transducer spelled
-            (:mod:`catt.decode.resolve`); 0 leaves the choice to the CTC head alone.
         closed_slots: beam search returns the best final hypothesis whose slots are all closed
             (``<contact> ... </contact>``) when there is one, not a better-scored one that stops
             inside a slot (:func:`catt.decode.search.slots_closed`). On by default: it lowers
@@ -61,7 +58,6 @@ class DecodingOptions:
     max_symbols: int = 3
     resolve: bool = False
     resolve_bonus: float = 5.0
-    resolve_spelling: float = 0.0
     closed_slots: bool = True
 
     def __post_init__(self) -> None:
@@ -93,10 +89,6 @@ class DecodingOptions:
         rb = self.resolve_bonus
         if isinstance(rb, bool) or not isinstance(rb, (int, float)) or not math.isfinite(rb):
             raise InvalidOptionError(f"resolve_bonus must be a finite number, got {rb!r}")
-        sp = self.resolve_spelling
-        if isinstance(sp, bool) or not isinstance(sp, (int, float)) or not 0 <= sp < math.inf:
-            raise InvalidOptionError(f"resolve_spelling must be a number >= 0, got {sp!r}")
-        object.__setattr__(self, "resolve_spelling", float(sp))
         object.__setattr__(self, "boost", float(self.boost))
         object.__setattr__(self, "resolve_bonus", float(rb))
 

@@ -19,13 +19,6 @@ name by its sound alone; the bonus offsets the CTC preference for short sequence
 on the dev split, docs/results.md). It is the same idea as CTC keyword spotting against a
 phrase list, applied where the model put a slot.
 
-The CTC head alone throws away what the search knew: the transducer, with its label history
-and the biasing layers, often spells a name nearly right (``erick mer``, ``haley kerr``) where
-the CTC head prefers a shorter or a sibling phrase (``erick``, ``hayley clark``). With
-``spelling`` above 0, a whole slot's candidates also lose ``spelling`` per character of
-Levenshtein distance between the search's value and the phrase. A half slot has no value of
-its own to compare, so it is judged by the CTC head alone.
-
 >>> # ids: 0 blank, 1 <contact>, 2 </contact>, 3 and 4 names, 5 a word; the frames say 1, 3, 2
 >>> toks = SlotTokens(pairs=((1, 2),), is_tag=[0, 1, 1, 0, 0, 0], starts_word=[0, 1, 1, 1, 1, 1])
 >>> logp = torch.log_softmax(5 * torch.eye(6)[[1, 3, 2]], dim=-1)
@@ -39,7 +32,6 @@ from dataclasses import dataclass
 from typing import List, Sequence, Tuple
 
 import torch
-from rapidfuzz.distance import Levenshtein
 from torch import Tensor
 
 from catt.context.sampling import BIASED_SLOT_TYPES
@@ -65,8 +57,6 @@ class SlotTokens:
     """An intent or slot tag."""
     starts_word: Sequence[bool]
     """A piece that begins a word (tags count as words)."""
-    pieces: Sequence[str] = ()
-    """The text of each piece (``\u2581`` marks a word start); needed for ``spelling``."""
 
     @classmethod
     def from_tokenizer(cls, tokenizer: Tokenizer) -> SlotTokens:
@@ -75,21 +65,7 @@ class SlotTokens:
             pairs=tuple(tokenizer.slot_tag_pairs(BIASED_SLOT_TYPES).items()),
             is_tag=[tokenizer.is_tag_id(i) for i in vocab],
             starts_word=[tokenizer.starts_word(i) for i in vocab],
-            pieces=[tokenizer.piece(i) for i in vocab],
         )
-
-    def spell(self, ids: Sequence[int]) -> str:
-        """The words of ``ids``, tags left out.
-
-        >>> pieces = ["<blk>", "<c>", "</c>", "▁ka", "rl"]
-        >>> toks = SlotTokens(((1, 2),), [0, 1, 1, 0, 0], [0, 1, 1, 1, 0], pieces)
-        >>> toks.spell([1, 3, 4, 3, 2])
-        'karl ka'
-        """
-        if not self.pieces:
-            raise ValueError("SlotTokens without pieces cannot spell")
-        text = "".join(self.pieces[i] for i in ids if not self.is_tag[i])
-        return " ".join(text.replace("\u2581", " ").split())
 
 
 def ctc_scores(
@@ -186,7 +162,6 @@ def resolve_spans(
     *,
     blank_id: int,
     bonus: float,
-    spelling: float = 0.0,
     max_words: int = MAX_WORDS,
 ) -> List[int]:
     """The hypothesis ``tokens`` with each list slot's value replaced by the best-scoring phrase.
@@ -197,8 +172,6 @@ def resolve_spans(
         phrases: the list, as token ids.
         toks: the tokenizer's tag and word-start ids.
         bonus: score per token (see the module docstring).
-        spelling: score lost per character of edit distance between a whole slot's value and
-            the phrase (0: the CTC head alone; see the module docstring). Needs ``toks.pieces``.
         max_words: how far a half slot's missing boundary is looked for (:func:`slot_regions`).
 
     Returns:
@@ -208,7 +181,6 @@ def resolve_spans(
     out = list(tokens)
     if not phrases:
         return out
-    texts = [toks.spell(p) for p in phrases] if spelling else []
     for alternatives in reversed(slot_regions(out, toks, max_words)):
         candidates = [
             out[:a] + [o, *p, c] + out[b:]
@@ -217,11 +189,6 @@ def resolve_spans(
             for p in phrases
         ]
         scores = ctc_scores(log_probs, candidates, blank_id=blank_id, bonus=bonus)
-        (a, b, pairs), *others = alternatives
-        if texts and not others and len(pairs) == 1 and (out[a], out[b - 1]) == pairs[0]:
-            heard = toks.spell(out[a:b])  # a whole slot: what the search wrote in it
-            distance = [Levenshtein.distance(heard, t) for t in texts]
-            scores = scores - spelling * torch.tensor(distance, dtype=scores.dtype).to(scores)
         best = int(torch.argmax(scores))
         if torch.isfinite(scores[best]):
             out = candidates[best]

@@ -267,7 +267,6 @@ class Transcriber:
                 self._slot_tokens,
                 blank_id=self.model.blank_id,
                 bonus=options.resolve_bonus,
-                spelling=options.resolve_spelling,
             )
             for i, t in enumerate(tokens)
         ]
@@ -362,7 +361,6 @@ def transcribe_files(
     pointer: bool = True,
     resolve: bool = False,
     resolve_bonus: float = DecodingOptions.resolve_bonus,
-    resolve_spelling: float = DecodingOptions.resolve_spelling,
     closed_slots: bool = DecodingOptions.closed_slots,
 ) -> int:
     """``catt transcribe``: print one JSON object per audio file on stdout.
@@ -381,7 +379,6 @@ def transcribe_files(
         max_symbols=max_symbols,
         resolve=resolve,
         resolve_bonus=resolve_bonus,
-        resolve_spelling=resolve_spelling,
         closed_slots=closed_slots,
     )
     for path in phrase_files:
