@@ -46,7 +46,7 @@ def _case(kind: str, B: int, T: int, U: int, V: int) -> Callable[[], None]:
 
     def full() -> None:
         logits = joiner(h[:, :, None], g[:, None])  # [B, T, U+1, V]
-        full_rnnt_loss(logits, symbols, boundary, blank_id=0).backward()
+        full_rnnt_loss(logits, symbols, boundary, blank_id=0).sum().backward()
 
     def pruned() -> None:
         simple, pruned_loss = pruned_rnnt_loss(

@@ -101,6 +101,7 @@ def _cmd_decode(args: argparse.Namespace) -> int:
         lists=args.lists,
         resolve=args.resolve,
         resolve_bonus=args.resolve_bonus,
+        resolve_transducer=args.resolve_transducer,
         pointer=args.pointer,
         closed_slots=args.closed_slots,
     )
@@ -121,6 +122,7 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
         pointer=not args.no_pointer,
         resolve=args.resolve,
         resolve_bonus=args.resolve_bonus,
+        resolve_transducer=args.resolve_transducer,
         closed_slots=args.closed_slots,
     )
 
@@ -147,6 +149,12 @@ def _add_search_arguments(p: argparse.ArgumentParser) -> None:
         type=float,
         default=DecodingOptions.resolve_bonus,
         help="score per token when resolving (offsets the CTC preference for short phrases)",
+    )
+    p.add_argument(
+        "--resolve-transducer",
+        type=float,
+        default=DecodingOptions.resolve_transducer,
+        help="the transducer's weight against the CTC head's when resolving, 0-1 (0: CTC alone)",
     )
     p.add_argument(
         "--closed-slots",

@@ -104,7 +104,7 @@ def _prune_labels(x: Tensor, ranges: Tensor) -> Tensor:
 
 
 def full_rnnt_loss(logits: Tensor, symbols: Tensor, boundary: Tensor, blank_id: int) -> Tensor:
-    """The exact RNN-T loss summed over the batch.
+    """The exact RNN-T loss of each sequence of the batch.
 
     Args:
         logits: [B, T, U+1, V].
@@ -112,14 +112,14 @@ def full_rnnt_loss(logits: Tensor, symbols: Tensor, boundary: Tensor, blank_id: 
         boundary: [B, 4] from :func:`make_boundary`.
 
     Returns:
-        scalar.
+        [B] negative log-likelihoods.
     """
     return k2.rnnt_loss(
         logits=logits.float(),
         symbols=symbols,
         termination_symbol=blank_id,
         boundary=boundary,
-        reduction="sum",
+        reduction="none",
     )
 
 

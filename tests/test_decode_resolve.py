@@ -1,5 +1,6 @@
 """List resolution: slot spans rescored by the CTC head against the phrase list."""
 
+import dataclasses
 import math
 from typing import List
 
@@ -9,8 +10,15 @@ from builders import TEXTS, FrameModel  # tests/ is on sys.path
 from torch import Tensor
 
 from catt.decode.options import DecodingOptions, InvalidOptionError
-from catt.decode.resolve import SlotTokens, ctc_scores, resolve_spans, slot_regions
+from catt.decode.resolve import (
+    RESCORED,
+    SlotTokens,
+    ctc_scores,
+    resolve_spans,
+    slot_regions,
+)
 from catt.decode.transcriber import Transcriber
+from catt.model import ModelConfig, build_model
 from catt.text.tokenizer import Tokenizer, train_tokenizer
 
 V = 16
@@ -127,6 +135,34 @@ def test_the_bonus_lets_a_longer_name_win() -> None:
     assert out == [OPEN, 8, 9, CLOSE]
 
 
+def test_the_transducer_rescores_the_best_ctc_candidates() -> None:
+    logp = frames([OPEN, 8, CLOSE])  # the CTC head hears phrase [8]
+    hyp = [OPEN, 7, CLOSE]
+    phrases = [[8], [9]] + [[x] for x in range(5, 12) if x not in (8, 9)] + [[10, 11]] * 4
+    seen: List[List[List[int]]] = []
+
+    def rescore(sequences: List[List[int]]) -> Tensor:
+        seen.append(sequences)
+        return torch.tensor([0.0 if 9 in s else -50.0 for s in sequences])  # it prefers [9]
+
+    def run(weight: float) -> List[int]:
+        return resolve_spans(
+            hyp, logp, phrases, TAGS, blank_id=BLANK, bonus=0.0, rescore=rescore,
+            transducer_weight=weight,
+        )  # fmt: skip
+
+    assert run(0.0) == [OPEN, 8, CLOSE] and not seen  # the CTC head alone: no rescoring
+    assert run(1.0) == [OPEN, 9, CLOSE]  # the transducer alone, among the CTC head's best
+    assert len(seen[0]) == RESCORED < len(phrases)
+    assert [OPEN, 8, CLOSE] in seen[0]
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.5, math.nan, True])
+def test_bad_resolve_transducer(value) -> None:
+    with pytest.raises(InvalidOptionError, match="resolve_transducer"):
+        DecodingOptions(resolve_transducer=value)
+
+
 @pytest.mark.parametrize("value", [math.inf, "4", True])
 def test_bad_resolve_bonus(value) -> None:
     with pytest.raises(InvalidOptionError, match="resolve_bonus"):
@@ -190,7 +226,8 @@ def test_transcriber_resolves_with_the_list(tokenizer: Tokenizer) -> None:
     opts = DecodingOptions(beam=1, max_symbols=1)
     phrases = ["stephen fitzgerald", "steven lee", "noodle lamp"]
     assert t.decode_features(feats, phrases, opts)[0].slots[0].value == "stephen"
-    resolved = DecodingOptions(beam=1, max_symbols=1, resolve=True)
+    # the CTC head alone: the stand-in has no transducer likelihood to rescore with
+    resolved = DecodingOptions(beam=1, max_symbols=1, resolve=True, resolve_transducer=0.0)
     out = t.decode_features(feats, phrases, resolved)[0]
     assert out.slots[0].value == "steven lee" and out.text == "call steven lee"
     # no list: nothing to resolve against
@@ -203,3 +240,32 @@ def test_transcriber_without_ctc_head_says_so(tokenizer: Tokenizer) -> None:
     feats = [spelled(tokenizer, tagged, len(tokenizer.encode(tagged)) + 2)]
     with pytest.raises(InvalidOptionError, match="CTC head"):
         t.decode_features(feats, ["noodle lamp"], DecodingOptions(beam=1, resolve=True))
+
+
+def test_transcriber_rescores_with_the_list_the_search_used(tokenizer: Tokenizer) -> None:
+    torch.manual_seed(0)
+    config = {"preset": "micro", "vocab_size": tokenizer.vocab_size, "ctc_weight": 0.3}
+    model = build_model(ModelConfig.from_dict({**config, "biasing": {"pointer": True}}))
+    t = Transcriber(model, tokenizer)
+    feats = torch.randn(1, 200, 80) * 3 + 5
+    h, h_lens = model.encode(feats, torch.tensor([200]))
+    said = ["steven lee", "stephen fitzgerald"]
+    seqs = [tokenizer.encode(f"<intent:call_contact> call <contact> {n} </contact>") for n in said]
+    opts = DecodingOptions(resolve=True)
+    ours = t.prepare_phrases(["steven lee", "noodle lamp"])
+    other = t.prepare_phrases(["stephen fitzgerald"])
+    with torch.no_grad():
+        a = t._rescorer(h, ours, opts)(seqs)
+        b = t._rescorer(h, other, opts)(seqs)
+        plain = t._rescorer(h, ours, dataclasses.replace(opts, deep_biasing=False))(seqs)
+        no_list = model.make_context(None, None, 2)
+        expected = model.sequence_log_likelihood(
+            h.expand(2, -1, -1), h_lens.expand(2), seqs, no_list
+        )
+    assert a.shape == (2,) and bool(torch.isfinite(a).all())
+    assert not torch.allclose(a, b)  # the biasing layers and the pointer read the list
+    assert torch.allclose(plain, expected)  # without deep biasing, the list stays out
+    assert t._rescorer(h, ours, dataclasses.replace(opts, resolve_transducer=0.0)) is None
+    # and the whole path runs in decoding
+    out = t.decode_features([feats[0]], ["steven lee", "noodle lamp"], opts)
+    assert len(out) == 1

@@ -119,6 +119,28 @@ def test_full_and_pruned_losses_agree_with_the_pointer(kind):
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=KIND_IDS)
+def test_sequence_log_likelihood_is_the_full_loss_with_the_decoding_list(kind):
+    """What list resolution rescores with: the full loss of each sequence, the list given as
+    decoding gives it (one prepared list for the batch) instead of a training batch's lists."""
+    features, feature_lens, tokens, _ = _batch()
+    biasing = {"pointer": True, **kind}
+    config = {"preset": "micro", "vocab_size": V, "loss": "full", "biasing": biasing}
+    torch.manual_seed(0)
+    model = build_model(ModelConfig.from_dict(config)).eval()
+    with torch.no_grad():
+        model.joiner.pointer.gate.bias.fill_(0.5)
+        full = model(features, feature_lens, tokens, ContextBatch.from_lists([PHRASES] * 3))
+        h, h_lens = model.encode(features, feature_lens)
+        vectors = model.prepare_phrases(encode_phrase_list(model, PHRASES))
+        ctx = model.make_context(vectors, None, 3)
+        ours = model.sequence_log_likelihood(h, h_lens, tokens, ctx, [PHRASES] * 3)
+        no_pointer = model.sequence_log_likelihood(h, h_lens, tokens, ctx)
+    assert ours.shape == (3,) and bool((ours < 0).all())
+    assert torch.allclose(-ours.sum(), full.simple, rtol=1e-4)
+    assert not torch.allclose(ours, no_pointer)  # the pointer reads the list
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=KIND_IDS)
 def test_a_history_changes_what_the_predictor_reads_not_the_targets(kind):
     model = _model(**kind).eval()
     features, feature_lens, tokens, context = _batch()

@@ -116,6 +116,7 @@ def decode_condition(
     max_symbols: int = DecodingOptions.max_symbols,
     resolve: bool = False,
     resolve_bonus: float = DecodingOptions.resolve_bonus,
+    resolve_transducer: float = DecodingOptions.resolve_transducer,
     pointer: bool = True,
     closed_slots: bool = DecodingOptions.closed_slots,
 ) -> Path:
@@ -143,6 +144,7 @@ def decode_condition(
         max_symbols=max_symbols,
         resolve=resolve and context,
         resolve_bonus=resolve_bonus,
+        resolve_transducer=resolve_transducer,
         closed_slots=closed_slots,
     )
     if lists is not None and distractors:

@@ -35,6 +35,10 @@ class DecodingOptions:
         resolve_bonus: score per token in that comparison (log-probability units); it offsets
             the CTC preference for short phrases. 5 is the best dev value for the smart-home
             base model (docs/results.md).
+        resolve_transducer: the transducer's weight against the CTC head's when resolving, in
+            [0, 1]: it rescores the CTC head's best candidates with the list, its label history
+            and biasing (:mod:`catt.decode.resolve`). 0: the CTC head alone. 0.5 is the best
+            dev value for the smart-home base model (docs/results.md).
         closed_slots: beam search returns the best final hypothesis whose slots are all closed
             (``<contact> ... </contact>``) when there is one, not a better-scored one that stops
             inside a slot (:func:`catt.decode.search.slots_closed`). On by default: it lowers
@@ -58,6 +62,7 @@ class DecodingOptions:
     max_symbols: int = 3
     resolve: bool = False
     resolve_bonus: float = 5.0
+    resolve_transducer: float = 0.5
     closed_slots: bool = True
 
     def __post_init__(self) -> None:
@@ -89,6 +94,10 @@ class DecodingOptions:
         rb = self.resolve_bonus
         if isinstance(rb, bool) or not isinstance(rb, (int, float)) or not math.isfinite(rb):
             raise InvalidOptionError(f"resolve_bonus must be a finite number, got {rb!r}")
+        rt = self.resolve_transducer
+        if isinstance(rt, bool) or not isinstance(rt, (int, float)) or not 0 <= rt <= 1:
+            raise InvalidOptionError(f"resolve_transducer must be in [0, 1], got {rt!r}")
+        object.__setattr__(self, "resolve_transducer", float(rt))
         object.__setattr__(self, "boost", float(self.boost))
         object.__setattr__(self, "resolve_bonus", float(rb))
 

@@ -19,6 +19,11 @@ name by its sound alone; the bonus offsets the CTC preference for short sequence
 on the dev split, docs/results.md). It is the same idea as CTC keyword spotting against a
 phrase list, applied where the model put a slot.
 
+The transducer can weigh in too (``transducer_weight`` above 0, as joint CTC/attention decoding
+weighs two heads): its log-likelihood of each of the CTC head's ``RESCORED`` best candidates,
+summed over all alignments and computed with the list, its label history and biasing, is mixed
+with the CTC score, ``(1 - w) * CTC + w * transducer``, the bonus per token added to both.
+
 >>> # ids: 0 blank, 1 <contact>, 2 </contact>, 3 and 4 names, 5 a word; the frames say 1, 3, 2
 >>> toks = SlotTokens(pairs=((1, 2),), is_tag=[0, 1, 1, 0, 0, 0], starts_word=[0, 1, 1, 1, 1, 1])
 >>> logp = torch.log_softmax(5 * torch.eye(6)[[1, 3, 2]], dim=-1)
@@ -28,8 +33,9 @@ phrase list, applied where the model put a slot.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import List, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -37,10 +43,23 @@ from torch import Tensor
 from catt.context.sampling import BIASED_SLOT_TYPES
 from catt.text.tokenizer import Tokenizer
 
-__all__ = ["MAX_WORDS", "SlotTokens", "ctc_scores", "slot_regions", "resolve_spans"]
+__all__ = [
+    "MAX_WORDS",
+    "RESCORED",
+    "Rescorer",
+    "SlotTokens",
+    "ctc_scores",
+    "slot_regions",
+    "resolve_spans",
+]
 
 MAX_WORDS = 4
 """How many words before a lone closing tag (after a lone opening tag) a slot may take in."""
+RESCORED = 8
+"""How many of the CTC head's best candidates the transducer rescores."""
+
+Rescorer = Callable[[List[List[int]]], Tensor]
+"""Whole token sequences of one utterance -> [S] log-likelihoods under the transducer."""
 
 TagPair = Tuple[int, int]
 Region = Tuple[int, int, Tuple[TagPair, ...]]
@@ -162,6 +181,8 @@ def resolve_spans(
     *,
     blank_id: int,
     bonus: float,
+    rescore: Optional[Rescorer] = None,
+    transducer_weight: float = 0.0,
     max_words: int = MAX_WORDS,
 ) -> List[int]:
     """The hypothesis ``tokens`` with each list slot's value replaced by the best-scoring phrase.
@@ -172,6 +193,8 @@ def resolve_spans(
         phrases: the list, as token ids.
         toks: the tokenizer's tag and word-start ids.
         bonus: score per token (see the module docstring).
+        rescore: the transducer's log-likelihood of whole sequences of this utterance.
+        transducer_weight: its weight against the CTC head's, in [0, 1] (0: the CTC head alone).
         max_words: how far a half slot's missing boundary is looked for (:func:`slot_regions`).
 
     Returns:
@@ -189,7 +212,26 @@ def resolve_spans(
             for p in phrases
         ]
         scores = ctc_scores(log_probs, candidates, blank_id=blank_id, bonus=bonus)
+        if rescore is not None and transducer_weight > 0:
+            scores = _rescored(scores, candidates, rescore, transducer_weight, bonus)
         best = int(torch.argmax(scores))
         if torch.isfinite(scores[best]):
             out = candidates[best]
+    return out
+
+
+def _rescored(
+    scores: Tensor, candidates: List[List[int]], rescore: Rescorer, weight: float, bonus: float
+) -> Tensor:
+    """``scores`` of the ``RESCORED`` best candidates mixed with the transducer's; -inf for the
+    others."""
+    top = torch.topk(scores, min(RESCORED, scores.numel())).indices
+    top = top[torch.isfinite(scores[top])]
+    out = torch.full_like(scores, -math.inf)
+    if top.numel() == 0:
+        return out
+    chosen = [candidates[j] for j in top.tolist()]
+    lengths = torch.tensor([len(c) for c in chosen], dtype=scores.dtype, device=scores.device)
+    transducer = rescore(chosen).to(scores) + bonus * lengths
+    out[top] = (1 - weight) * scores[top] + weight * transducer
     return out

@@ -28,7 +28,7 @@ from catt.audio import compute_features, load_audio
 from catt.context.phrases import Phrase, load_phrases, merge_phrases, parse_phrases
 from catt.context.trie import ContextTrie
 from catt.decode.options import DecodingOptions, InvalidOptionError
-from catt.decode.resolve import SlotTokens, resolve_spans
+from catt.decode.resolve import Rescorer, SlotTokens, resolve_spans
 from catt.decode.search import encode_phrase_list, greedy_search, modified_beam_search
 from catt.errors import AudioError, PhraseFileError
 from catt.model.context import PhraseVectors
@@ -267,9 +267,34 @@ class Transcriber:
                 self._slot_tokens,
                 blank_id=self.model.blank_id,
                 bonus=options.resolve_bonus,
+                rescore=self._rescorer(h[i : i + 1, : int(h_lens[i])], plist, options),
+                transducer_weight=options.resolve_transducer,
             )
             for i, t in enumerate(tokens)
         ]
+
+    def _rescorer(
+        self, h: Tensor, plist: PhraseList, options: DecodingOptions
+    ) -> Optional[Rescorer]:
+        """The transducer's log-likelihood of whole sequences of one utterance, h [1, T', D],
+        decoded with ``plist`` as the search decoded it; None when resolution does not use it."""
+        if options.resolve_transducer == 0:
+            return None
+        vectors = self._vectors(plist, options)
+        pointer = self._pointer(plist, options) is not None
+        h_len = torch.tensor([h.size(1)], device=h.device)
+
+        def rescore(sequences: List[List[int]]) -> Tensor:
+            n = len(sequences)
+            return self.model.sequence_log_likelihood(
+                h.expand(n, -1, -1),
+                h_len.expand(n),
+                sequences,
+                self.model.make_context(vectors, None, n),
+                [plist.token_ids] * n if pointer else None,
+            )
+
+        return rescore
 
     def transcribe(
         self,
@@ -361,6 +386,7 @@ def transcribe_files(
     pointer: bool = True,
     resolve: bool = False,
     resolve_bonus: float = DecodingOptions.resolve_bonus,
+    resolve_transducer: float = DecodingOptions.resolve_transducer,
     closed_slots: bool = DecodingOptions.closed_slots,
 ) -> int:
     """``catt transcribe``: print one JSON object per audio file on stdout.
@@ -379,6 +405,7 @@ def transcribe_files(
         max_symbols=max_symbols,
         resolve=resolve,
         resolve_bonus=resolve_bonus,
+        resolve_transducer=resolve_transducer,
         closed_slots=closed_slots,
     )
     for path in phrase_files:

@@ -294,12 +294,8 @@ class Transducer(nn.Module):
             return x if x is None or keys is None else PhraseChoices(x, keys)
 
         if self.config.loss == "full":
-            logits = self.joiner(
-                h.unsqueeze(2),
-                g.unsqueeze(1),
-                allowed=choices(None if extra is None else extra.unsqueeze(1)),
-            )  # [B, T', U+1, V]
-            full = full_rnnt_loss(logits, symbols, boundary, self.blank_id)
+            logits = self._joint_lattice(h, g, extra, keys)
+            full = full_rnnt_loss(logits, symbols, boundary, self.blank_id).sum()
             return Losses(full, h.new_zeros(()), ctc)
         simple, pruned = pruned_rnnt_loss(
             am_simple=self.simple_am_proj(h),
@@ -318,6 +314,50 @@ class Transducer(nn.Module):
             lm_extra=extra,
         )
         return Losses(simple, pruned, ctc)
+
+    @torch.no_grad()
+    def sequence_log_likelihood(
+        self,
+        h: Tensor,
+        h_lens: Tensor,
+        tokens: Sequence[Sequence[int]],
+        ctx: BiasingContext,
+        pointer_lists: Optional[Sequence[Sequence[Sequence[int]]]] = None,
+    ) -> Tensor:
+        """log P(tokens | audio, list): the full transducer sum over alignments, per sequence.
+
+        Args:
+            h: [B, T', D] audio embeddings from :meth:`encode` (before biasing); h_lens: [B].
+            tokens: B token-id lists (no blank), each no longer than its h_lens.
+            ctx: from :meth:`make_context` for B utterances.
+            pointer_lists: B phrase lists the list pointer copies from; None: no pointer.
+
+        Returns:
+            [B] log-likelihoods.
+        """
+        symbols, y_lens = _pad_tokens(tokens, self.blank_id, h.device)
+        _check_lengths(h_lens, y_lens)
+        h = self.bias_audio(h, ctx)
+        start = torch.full_like(symbols[:, :1], self.blank_id)
+        g = self.label_embeddings(torch.cat([start, symbols], dim=1), ctx)
+        extra, keys = (None, None)
+        if pointer_lists is not None:
+            extra, keys = self._pointer_inputs(tokens, None, pointer_lists, h.device)
+        logits = self._joint_lattice(h, g, extra, keys)
+        boundary = make_boundary(h_lens, y_lens)
+        return -full_rnnt_loss(logits, symbols, boundary, self.blank_id)
+
+    def _joint_lattice(
+        self, h: Tensor, g: Tensor, extra: Optional[Tensor], keys: Optional[Tensor]
+    ) -> Tensor:
+        """The joiner at every (frame, label) pair: h [B, T', D], g [B, U+1, D] and the pointer
+        inputs of :meth:`_pointer_inputs` -> [B, T', U+1, V]."""
+        allowed: Union[Tensor, PhraseChoices, None] = None
+        if extra is not None:
+            allowed = (
+                extra.unsqueeze(1) if keys is None else PhraseChoices(extra.unsqueeze(1), keys)
+            )
+        return self.joiner(h.unsqueeze(2), g.unsqueeze(1), allowed=allowed)
 
     def _pointer_inputs(
         self,
