@@ -5,9 +5,13 @@ tokens with one contact slot, CTC log-probabilities over a BPE-500 vocabulary, a
 invented two-word names: :func:`catt.decode.resolve.resolve_spans` scores the candidate
 sequences with the CTC loss, in chunks of 256. A whole slot (``<contact> kobari </contact>``)
 has N candidates; half a slot (``callkob </contact>``, its opening tag missing) has one per
-phrase, start boundary and slot type. The time is per slot resolved, on top of the search;
-memory is the growth of ``ru_maxrss`` over the baseline with the inputs built. Each case runs
-in its own process.
+phrase, start boundary and slot type. "rescore" is the transducer's part
+(``--resolve-transducer``): the log-likelihood of the CTC head's ``RESCORED`` best sequences of
+the whole slot, with the list (biasing layers and list pointer), by a randomly initialised model
+of the base recipe's architecture with a pointer (the ``tiny`` preset with a convolution module,
+the list's phrase vectors prepared once, outside the timing). The time is per slot resolved, on
+top of the search; memory is the growth of ``ru_maxrss`` over the baseline with the inputs
+built. Each case runs in its own process.
 
     python benchmarks/bench_resolve.py --out benchmarks/results/resolve.json
 """
@@ -30,11 +34,15 @@ from benchlib import (
     write_result,
 )
 
-SIZES = {"full": dict(T=75, V=500, lists=[100, 1000, 10000]), "quick": dict(T=20, V=64, lists=[10])}
+SIZES = {
+    "full": dict(T=75, V=500, lists=[100, 1000, 10000], preset="tiny"),
+    "quick": dict(T=40, V=64, lists=[10], preset="micro"),
+}
 RUNS = 5
 SLOTS = {
     "whole": "<intent:call_contact> please call <contact> kobari </contact> on the mobile",
     "half": "<intent:call_contact> please callkob </contact> on the mobile",
+    "rescore": "<intent:call_contact> please call <contact> {} </contact> on the mobile",
 }
 
 
@@ -63,17 +71,55 @@ def _case(phrases: int, slot: str, T: int, V: int) -> Tuple[Callable[[], Any], i
     return run, phrases * sum(len(pairs) for _, _, pairs in alternatives)
 
 
+def _rescore_case(phrases: int, T: int, V: int, preset: str) -> Tuple[Callable[[], Any], int]:
+    """The transducer's log-likelihood of ``RESCORED`` whole-slot candidates, the list of
+    ``phrases`` names in its biasing layers and pointer, and the number of sequences."""
+    import torch
+
+    from catt.decode.resolve import RESCORED
+    from catt.decode.search import encode_phrase_list
+    from catt.model import ModelConfig, build_model
+
+    with tempfile.TemporaryDirectory() as folder:
+        tok = make_tokenizer(Path(folder), V)
+    names = make_names(phrases, seed=1)
+    ids = [tok.encode_phrase(n) for n in names]
+    sequences = [tok.encode(SLOTS["rescore"].format(n)) for n in names[:RESCORED]]
+    config = {"preset": preset, "vocab_size": tok.vocab_size, "blank_id": tok.blank_id}
+    config.update(ctc_weight=0.3, encoder={"conv_kernel": 15}, biasing={"pointer": True})
+    torch.manual_seed(0)
+    model = build_model(ModelConfig.from_dict(config)).eval()
+    with torch.no_grad():
+        vectors = model.prepare_phrases(encode_phrase_list(model, ids))
+        h = torch.randn(1, T, model.config.encoder.d_model)
+    n = len(sequences)
+    lengths = torch.tensor([T] * n)
+
+    def run() -> Any:
+        ctx = model.make_context(vectors, None, n)
+        return model.sequence_log_likelihood(
+            h.expand(n, -1, -1), lengths, sequences, ctx, [ids] * n
+        )
+
+    return run, n
+
+
 def child(phrases: int, slot: str, size: str, runs: int, threads: int) -> Dict[str, Any]:
     """Measure one list size and slot kind in this (fresh) process."""
     import torch
 
     torch.set_num_threads(threads)
     shape = SIZES[size]
-    fn, candidates = _case(phrases, slot, shape["T"], shape["V"])
+    if slot == "rescore":
+        fn, candidates = _rescore_case(phrases, shape["T"], shape["V"], shape["preset"])
+    else:
+        fn, candidates = _case(phrases, slot, shape["T"], shape["V"])
     return {"phrases": phrases, "slot": slot, "candidates": candidates, **time_with_peak(fn, runs)}
 
 
 def main() -> None:
+    from catt.decode.resolve import RESCORED
+
     p = base_parser(__doc__.splitlines()[0])
     p.add_argument("--phrases", type=int, help=argparse.SUPPRESS)
     p.add_argument("--slot", choices=sorted(SLOTS), help=argparse.SUPPRESS)
@@ -91,6 +137,7 @@ def main() -> None:
             child_args += ["--runs", str(runs), "--threads", str(args.threads)]
             cases.append(run_child(Path(__file__), child_args + (["--quick"] * args.quick)))
     shape = {k: v for k, v in SIZES[size].items() if k != "lists"}
+    shape["rescored"] = RESCORED
     write_result(args.out, "resolve", args.quick, shape=shape, threads=args.threads, cases=cases)
 
 

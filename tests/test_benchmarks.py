@@ -83,8 +83,10 @@ def test_decode_results(quick_run: Path) -> None:
 
 def test_resolve_results(quick_run: Path) -> None:
     data = _load(quick_run, "resolve")
-    assert [(c["phrases"], c["slot"]) for c in data["cases"]] == [(10, "whole"), (10, "half")]
+    slots = [(c["phrases"], c["slot"]) for c in data["cases"]]
+    assert slots == [(10, "whole"), (10, "half"), (10, "rescore")]
     assert all(c["seconds"] > 0 and c["peak_mb"] >= 0 for c in data["cases"])
+    assert data["cases"][2]["candidates"] == data["shape"]["rescored"]
 
 
 def test_model_results(quick_run: Path) -> None:
