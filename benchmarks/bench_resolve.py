@@ -7,11 +7,11 @@ sequences with the CTC loss, in chunks of 256. A whole slot (``<contact> kobari 
 has N candidates; half a slot (``callkob </contact>``, its opening tag missing) has one per
 phrase, start boundary and slot type. "rescore" is the transducer's part
 (``--resolve-transducer``): the log-likelihood of the CTC head's ``RESCORED`` best sequences of
-the whole slot, with the list (biasing layers and list pointer), by a randomly initialised model
-of the base recipe's architecture with a pointer (the ``tiny`` preset with a convolution module,
-the list's phrase vectors prepared once, outside the timing). The time is per slot resolved, on
-top of the search; memory is the growth of ``ru_maxrss`` over the baseline with the inputs
-built. Each case runs in its own process.
+the whole slot, with the list (biasing layers and list pointer) and the pruned lattice decoding
+uses, by a randomly initialised model of the base recipe's architecture with a pointer (the
+``tiny`` preset with a convolution module, the list's phrase vectors prepared once, outside the
+timing). The time is per slot resolved, on top of the search; memory is the growth of
+``ru_maxrss`` over the baseline with the inputs built. Each case runs in its own process.
 
     python benchmarks/bench_resolve.py --out benchmarks/results/resolve.json
 """
@@ -76,7 +76,7 @@ def _rescore_case(phrases: int, T: int, V: int, preset: str) -> Tuple[Callable[[
     ``phrases`` names in its biasing layers and pointer, and the number of sequences."""
     import torch
 
-    from catt.decode.resolve import RESCORED
+    from catt.decode.resolve import RESCORE_PRUNE_RANGE, RESCORED
     from catt.decode.search import encode_phrase_list
     from catt.model import ModelConfig, build_model
 
@@ -98,7 +98,7 @@ def _rescore_case(phrases: int, T: int, V: int, preset: str) -> Tuple[Callable[[
     def run() -> Any:
         ctx = model.make_context(vectors, None, n)
         return model.sequence_log_likelihood(
-            h.expand(n, -1, -1), lengths, sequences, ctx, [ids] * n
+            h.expand(n, -1, -1), lengths, sequences, ctx, [ids] * n, RESCORE_PRUNE_RANGE
         )
 
     return run, n
@@ -118,7 +118,7 @@ def child(phrases: int, slot: str, size: str, runs: int, threads: int) -> Dict[s
 
 
 def main() -> None:
-    from catt.decode.resolve import RESCORED
+    from catt.decode.resolve import RESCORE_PRUNE_RANGE, RESCORED
 
     p = base_parser(__doc__.splitlines()[0])
     p.add_argument("--phrases", type=int, help=argparse.SUPPRESS)
@@ -137,7 +137,7 @@ def main() -> None:
             child_args += ["--runs", str(runs), "--threads", str(args.threads)]
             cases.append(run_child(Path(__file__), child_args + (["--quick"] * args.quick)))
     shape = {k: v for k, v in SIZES[size].items() if k != "lists"}
-    shape["rescored"] = RESCORED
+    shape.update(rescored=RESCORED, prune_range=RESCORE_PRUNE_RANGE)
     write_result(args.out, "resolve", args.quick, shape=shape, threads=args.threads, cases=cases)
 
 

@@ -44,8 +44,10 @@ def pruned_rnnt_loss(
     am_scale: float = 0.0,
     lm_scale: float = 0.25,
     lm_extra: Optional[Tensor] = None,
+    reduction: str = "sum",
 ) -> Tuple[Tensor, Tensor]:
-    """The simple (trivial-joiner) loss and the pruned loss, each summed over the batch.
+    """The simple (trivial-joiner) loss and the pruned loss, each summed over the batch
+    (``reduction="none"``: one per sequence).
 
     Args:
         am_simple: [B, T, V] audio embeddings projected to the vocabulary (simple loss).
@@ -73,7 +75,7 @@ def pruned_rnnt_loss(
         lm_only_scale=lm_scale,
         am_only_scale=am_scale,
         boundary=boundary,
-        reduction="sum",
+        reduction=reduction,
         return_grad=True,
     )
     ranges = k2.get_rnnt_prune_ranges(
@@ -90,7 +92,7 @@ def pruned_rnnt_loss(
         ranges=ranges,
         termination_symbol=blank_id,
         boundary=boundary,
-        reduction="sum",
+        reduction=reduction,
     )
     return simple, pruned
 

@@ -11,6 +11,7 @@ from torch import Tensor
 
 from catt.decode.options import DecodingOptions, InvalidOptionError
 from catt.decode.resolve import (
+    RESCORE_PRUNE_RANGE,
     RESCORED,
     SlotTokens,
     ctc_scores,
@@ -260,7 +261,7 @@ def test_transcriber_rescores_with_the_list_the_search_used(tokenizer: Tokenizer
         plain = t._rescorer(h, ours, dataclasses.replace(opts, deep_biasing=False))(seqs)
         no_list = model.make_context(None, None, 2)
         expected = model.sequence_log_likelihood(
-            h.expand(2, -1, -1), h_lens.expand(2), seqs, no_list
+            h.expand(2, -1, -1), h_lens.expand(2), seqs, no_list, None, RESCORE_PRUNE_RANGE
         )
     assert a.shape == (2,) and bool(torch.isfinite(a).all())
     assert not torch.allclose(a, b)  # the biasing layers and the pointer read the list

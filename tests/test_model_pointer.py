@@ -138,6 +138,27 @@ def test_sequence_log_likelihood_is_the_full_loss_with_the_decoding_list(kind):
     assert ours.shape == (3,) and bool((ours < 0).all())
     assert torch.allclose(-ours.sum(), full.simple, rtol=1e-4)
     assert not torch.allclose(ours, no_pointer)  # the pointer reads the list
+    # a full-loss model has no simple joiner to prune with: every alignment, whatever asked
+    pruned = model.sequence_log_likelihood(h, h_lens, tokens, ctx, [PHRASES] * 3, prune_range=2)
+    assert torch.equal(pruned, ours)
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=KIND_IDS)
+def test_pruned_sequence_log_likelihood_bounds_the_full_one(kind):
+    model = _model(**kind).eval()
+    features, feature_lens, tokens, _ = _batch()
+    with torch.no_grad():
+        h, h_lens = model.encode(features, feature_lens)
+        ctx = model.make_context(model.prepare_phrases(encode_phrase_list(model, PHRASES)), None, 3)
+
+        def score(prune_range):
+            return model.sequence_log_likelihood(
+                h, h_lens, tokens, ctx, [PHRASES] * 3, prune_range=prune_range
+            )
+
+        full, wide, narrow = score(None), score(5), score(2)
+    assert torch.allclose(wide, full, rtol=1e-4)  # 5 labels cover every reference here (<= 4)
+    assert bool((narrow < full - 1e-3).all())  # fewer alignments: less probability
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=KIND_IDS)

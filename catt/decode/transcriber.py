@@ -28,7 +28,7 @@ from catt.audio import compute_features, load_audio
 from catt.context.phrases import Phrase, load_phrases, merge_phrases, parse_phrases
 from catt.context.trie import ContextTrie
 from catt.decode.options import DecodingOptions, InvalidOptionError
-from catt.decode.resolve import Rescorer, SlotTokens, resolve_spans
+from catt.decode.resolve import RESCORE_PRUNE_RANGE, Rescorer, SlotTokens, resolve_spans
 from catt.decode.search import encode_phrase_list, greedy_search, modified_beam_search
 from catt.errors import AudioError, PhraseFileError
 from catt.model.context import PhraseVectors
@@ -292,6 +292,7 @@ class Transcriber:
                 sequences,
                 self.model.make_context(vectors, None, n),
                 [plist.token_ids] * n if pointer else None,
+                prune_range=RESCORE_PRUNE_RANGE,
             )
 
         return rescore

@@ -290,14 +290,35 @@ class Transducer(nn.Module):
         # token) and, for a pointer that scores phrases, the phrase keys [B, K, Dk].
         extra, keys = self._pointer_inputs(history, context, pointer_lists, h.device)
 
-        def choices(x: Optional[Tensor]) -> Union[Tensor, PhraseChoices, None]:
-            return x if x is None or keys is None else PhraseChoices(x, keys)
-
         if self.config.loss == "full":
             logits = self._joint_lattice(h, g, extra, keys)
             full = full_rnnt_loss(logits, symbols, boundary, self.blank_id).sum()
             return Losses(full, h.new_zeros(()), ctc)
-        simple, pruned = pruned_rnnt_loss(
+        simple, pruned = self._pruned_losses(
+            h, g, symbols, boundary, extra, keys, prune_range, am_scale, lm_scale, "sum"
+        )
+        return Losses(simple, pruned, ctc)
+
+    def _pruned_losses(
+        self,
+        h: Tensor,
+        g: Tensor,
+        symbols: Tensor,
+        boundary: Tensor,
+        extra: Optional[Tensor],
+        keys: Optional[Tensor],
+        prune_range: int,
+        am_scale: float,
+        lm_scale: float,
+        reduction: str,
+    ) -> Tuple[Tensor, Tensor]:
+        """(simple, pruned) losses of biased h [B, T', D] and g [B, U+1, D]
+        (:func:`~catt.loss.pruned_rnnt_loss`), the pointer reading ``extra`` and ``keys``."""
+
+        def choices(x: Optional[Tensor]) -> Union[Tensor, PhraseChoices, None]:
+            return x if x is None or keys is None else PhraseChoices(x, keys)
+
+        return pruned_rnnt_loss(
             am_simple=self.simple_am_proj(h),
             lm_simple=self.simple_lm_proj(g),
             am=self.joiner.enc_proj(h),
@@ -312,8 +333,8 @@ class Transducer(nn.Module):
             am_scale=am_scale,
             lm_scale=lm_scale,
             lm_extra=extra,
+            reduction=reduction,
         )
-        return Losses(simple, pruned, ctc)
 
     @torch.no_grad()
     def sequence_log_likelihood(
@@ -323,14 +344,19 @@ class Transducer(nn.Module):
         tokens: Sequence[Sequence[int]],
         ctx: BiasingContext,
         pointer_lists: Optional[Sequence[Sequence[Sequence[int]]]] = None,
+        prune_range: Optional[int] = None,
     ) -> Tensor:
-        """log P(tokens | audio, list): the full transducer sum over alignments, per sequence.
+        """log P(tokens | audio, list): the transducer's sum over alignments, per sequence.
 
         Args:
             h: [B, T', D] audio embeddings from :meth:`encode` (before biasing); h_lens: [B].
             tokens: B token-id lists (no blank), each no longer than its h_lens.
             ctx: from :meth:`make_context` for B utterances.
             pointer_lists: B phrase lists the list pointer copies from; None: no pointer.
+            prune_range: None: every alignment (the joiner at every frame and label); S: the
+                alignments within S labels of the simple joiner's best (the pruned loss of
+                training: a lower bound, S times fewer joiner calls per frame than U+1). A model
+                trained with ``loss: full`` has no simple joiner and always takes every one.
 
         Returns:
             [B] log-likelihoods.
@@ -343,8 +369,11 @@ class Transducer(nn.Module):
         extra, keys = (None, None)
         if pointer_lists is not None:
             extra, keys = self._pointer_inputs(tokens, None, pointer_lists, h.device)
-        logits = self._joint_lattice(h, g, extra, keys)
         boundary = make_boundary(h_lens, y_lens)
+        if prune_range is not None and self.config.loss != "full":
+            args = (symbols, boundary, extra, keys, prune_range, 0.0, 0.25, "none")
+            return -self._pruned_losses(h, g, *args)[1]
+        logits = self._joint_lattice(h, g, extra, keys)
         return -full_rnnt_loss(logits, symbols, boundary, self.blank_id)
 
     def _joint_lattice(
