@@ -80,8 +80,8 @@ if run_stage 2; then
 fi
 
 # name | catt decode flags. The goals are read at 100 distractors; the distractor sweep is run
-# for the best mode, deep biasing + boosting + list resolution (the CTC head rescores contact and
-# device values against the list).
+# for the best mode, deep biasing + boosting + list resolution (the CTC head and the transducer
+# rescore contact and device values against the list).
 conditions=(
   "no-context|--no-context"
   "deep|--deep-biasing --boost 0"
