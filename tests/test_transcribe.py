@@ -246,3 +246,5 @@ def test_cli_resolve_needs_a_ctc_head(cli, tmp_path: Path) -> None:
     assert err.count("\n") == 1 and "CTC head" in err
     code, _, err = cli("--resolve-bonus", "inf", write_wav(tmp_path / "a.wav"))
     assert code == 2 and "resolve_bonus must be a finite number" in err
+    code, _, err = cli("--resolve-transducer", "2", write_wav(tmp_path / "a.wav"))
+    assert code == 2 and "resolve_transducer must be in [0, 1]" in err
