@@ -60,7 +60,7 @@ MAX_WORDS = 4
 RESCORED = 8
 """How many of the CTC head's best candidates the transducer rescores."""
 RESCORE_PRUNE_RANGE = 5
-"""Labels per frame of the transducer's lattice when rescoring, as in pruned training: 5x
+"""Labels per frame of the transducer's lattice when rescoring, as in pruned training: 3.5x
 faster than the whole lattice per slot, the same test figures (docs/results.md)."""
 
 Rescorer = Callable[[List[List[int]]], Tensor]
