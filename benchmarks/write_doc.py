@@ -373,10 +373,10 @@ def resolve_section(r: Optional[Dict[str, Any]]) -> List[str]:
     if "rescore" in kinds:
         rescoring = [
             f"The last column is the transducer's part (`--resolve-transducer`, on by default): "
-            f"the log-likelihood of the CTC head's {s.get('rescored', 8)} best candidates of a "
+            f"the log-likelihood of the CTC head's {s['rescored']} best candidates of a "
             f"whole slot, with the list in the biasing layers and the list pointer, on a lattice "
-            f"pruned to {s.get('prune_range', 5)} labels a frame, by a "
-            f"randomly initialised `{s.get('preset', 'tiny')}` model with the base recipe's "
+            f"pruned to {s['prune_range']} labels a frame, by a "
+            f"randomly initialised `{s['preset']}` model with the base recipe's "
             "convolution module and a pointer. It is paid on top of the CTC column.",
             "",
         ]

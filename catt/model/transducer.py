@@ -314,17 +314,13 @@ class Transducer(nn.Module):
     ) -> Tuple[Tensor, Tensor]:
         """(simple, pruned) losses of biased h [B, T', D] and g [B, U+1, D]
         (:func:`~catt.loss.pruned_rnnt_loss`), the pointer reading ``extra`` and ``keys``."""
-
-        def choices(x: Optional[Tensor]) -> Union[Tensor, PhraseChoices, None]:
-            return x if x is None or keys is None else PhraseChoices(x, keys)
-
         return pruned_rnnt_loss(
             am_simple=self.simple_am_proj(h),
             lm_simple=self.simple_lm_proj(g),
             am=self.joiner.enc_proj(h),
             lm=self.joiner.pred_proj(g),
             joint=lambda am, lm, *x: self.joiner(
-                am, lm, project_input=False, allowed=choices(x[0] if x else None)
+                am, lm, project_input=False, allowed=_choices(x[0] if x else None, keys)
             ),
             symbols=symbols,
             boundary=boundary,
@@ -366,13 +362,22 @@ class Transducer(nn.Module):
         h = self.bias_audio(h, ctx)
         start = torch.full_like(symbols[:, :1], self.blank_id)
         g = self.label_embeddings(torch.cat([start, symbols], dim=1), ctx)
-        extra, keys = (None, None)
-        if pointer_lists is not None:
-            extra, keys = self._pointer_inputs(tokens, None, pointer_lists, h.device)
+        extra, keys = self._pointer_inputs(tokens, None, pointer_lists, h.device)
         boundary = make_boundary(h_lens, y_lens)
         if prune_range is not None and self.config.loss != "full":
-            args = (symbols, boundary, extra, keys, prune_range, 0.0, 0.25, "none")
-            return -self._pruned_losses(h, g, *args)[1]
+            _, pruned = self._pruned_losses(
+                h,
+                g,
+                symbols,
+                boundary,
+                extra,
+                keys,
+                prune_range,
+                am_scale=0.0,
+                lm_scale=0.25,
+                reduction="none",
+            )
+            return -pruned
         logits = self._joint_lattice(h, g, extra, keys)
         return -full_rnnt_loss(logits, symbols, boundary, self.blank_id)
 
@@ -381,11 +386,7 @@ class Transducer(nn.Module):
     ) -> Tensor:
         """The joiner at every (frame, label) pair: h [B, T', D], g [B, U+1, D] and the pointer
         inputs of :meth:`_pointer_inputs` -> [B, T', U+1, V]."""
-        allowed: Union[Tensor, PhraseChoices, None] = None
-        if extra is not None:
-            allowed = (
-                extra.unsqueeze(1) if keys is None else PhraseChoices(extra.unsqueeze(1), keys)
-            )
+        allowed = _choices(None if extra is None else extra.unsqueeze(1), keys)
         return self.joiner(h.unsqueeze(2), g.unsqueeze(1), allowed=allowed)
 
     def _pointer_inputs(
@@ -439,6 +440,14 @@ class Transducer(nn.Module):
             torch.cat([no_bias, phrase_emb[order]], dim=1),
             torch.cat([torch.ones_like(listed[:, :1]), listed], dim=1),
         )
+
+
+def _choices(
+    allowed: Optional[Tensor], keys: Optional[Tensor]
+) -> Union[Tensor, PhraseChoices, None]:
+    """What the joiner's pointer reads: ``allowed`` next tokens, or with phrase ``keys`` (a
+    pointer that scores phrases) each phrase's next token with its key."""
+    return allowed if allowed is None or keys is None else PhraseChoices(allowed, keys)
 
 
 def _apply_bias(layer: nn.Module, x: Tensor, ctx: BiasingContext) -> Tensor:
