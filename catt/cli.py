@@ -108,6 +108,33 @@ def _cmd_decode(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_tune(args: argparse.Namespace) -> int:
+    from catt.decode.tune import render_tuning, tune_weights
+
+    tuning = tune_weights(
+        model_path=args.model,
+        data_dir=args.data,
+        out_dir=args.out,
+        split=args.split,
+        boosts=args.boosts,
+        transducer_weights=args.transducer_weights,
+        distractors=args.distractors,
+        max_u_wer_rise=args.max_u_wer_rise,
+        limit=args.limit,
+    )
+    print(render_tuning(tuning))
+    return 0
+
+
+def _floats(value: str) -> List[float]:
+    try:
+        return [float(v) for v in _csv(value)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected numbers separated by commas, got {value!r}"
+        ) from None
+
+
 def _cmd_transcribe(args: argparse.Namespace) -> int:
     from catt.decode.transcriber import transcribe_files
 
@@ -252,6 +279,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lists", help="a fixed list set of DATA/context, e.g. biasing_100")
     _add_search_arguments(p)
     p.set_defaults(func=_cmd_decode)
+
+    p = sub.add_parser(
+        "tune", help="choose the boost and the rescoring weight of a model on a dev split"
+    )
+    p.add_argument("--model", type=Path, required=True)
+    p.add_argument("--data", type=Path, required=True, help="corpus directory")
+    p.add_argument("--split", default="dev")
+    p.add_argument(
+        "--out", type=Path, required=True, help="directory of the decodes and tuning.json"
+    )
+    p.add_argument("--boosts", type=_floats, default=[0.5, 1.0, 1.5, 2.0], help="e.g. 0.5,1,2")
+    p.add_argument(
+        "--transducer-weights",
+        type=_floats,
+        default=[0.0, 0.25, 0.5],
+        help="weights of the transducer in list resolution, e.g. 0,0.25,0.5",
+    )
+    p.add_argument("--distractors", type=int, default=100, help="phrases added to each list")
+    p.add_argument(
+        "--max-u-wer-rise",
+        type=float,
+        default=5.0,
+        help="percent: a boost may raise U-WER over no list by at most this much",
+    )
+    p.add_argument("--limit", type=int, help="decode at most this many utterances")
+    p.set_defaults(func=_cmd_tune)
 
     p = sub.add_parser("transcribe", help="transcribe audio files, biased by phrase lists")
     p.add_argument("--model", type=Path, required=True)

@@ -15,6 +15,9 @@ run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 # stage_time N START_SECONDS: append the stage's wall time to $exp/stage_times.txt.
 stage_time() { echo "stage $1 $(( $(date +%s) - $2 ))s" >> "$exp/stage_times.txt"; }
 
+# json_field FILE KEY: one top-level value of a JSON file (e.g. a weight catt tune chose).
+json_field() { python -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
+
 # decode_conditions MODEL DATA SPLIT OUT_DIR PREFIX "name|flags"...: one `catt decode` per
 # condition into OUT_DIR/name.jsonl (condition PREFIXname in the report); finished ones skipped.
 decode_conditions() {

@@ -40,6 +40,12 @@ def test_micro_recipe_runs_every_stage(tmp_path: Path) -> None:
             assert 0.0 <= condition[metric] <= 100.0 or metric.endswith("wer"), (metric, condition)
         assert set(condition["by_language"]) == {"en", "es", "fr"}
         assert condition["resolve"] == ("resolve" in condition["name"])
+    # Stage 3 tuned the boost and the transducer's weight on dev and decoded test with them.
+    tuning = json.loads((exp / "tune/tuning.json").read_text())
+    assert tuning["split"] == "dev" and tuning["boost"] in (0.5, 1.0, 1.5, 2.0)
+    assert tuning["resolve_transducer"] in (0.0, 0.25, 0.5)
+    boosted = [c for c in report["conditions"] if "boost" in c["name"]]
+    assert {c["boost"] for c in boosted} == {tuning["boost"]}
     assert (exp / "distractors.png").stat().st_size > 1000
     assert (exp / "model.pt").is_file()
     assert "no-context" in (exp / "report.md").read_text()

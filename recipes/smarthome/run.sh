@@ -9,11 +9,13 @@
 #   0  synthesize the corpus: WAVs, Lhotse manifests, household phrase lists
 #   1  80-bin Fbank features and the BPE tokenizer (intent and slot tags as single tokens)
 #   2  train (resumes from the latest checkpoint), average, write the model file
-#   3  decode the test split under every context condition
+#   3  tune the boost and the transducer's weight in list resolution on dev (catt tune), then
+#      decode the test split under every context condition with them
 #   4  score and write report.md, report.json and distractors.png
 # Data goes to data/smarthome-SIZE, the experiment to exp/smarthome-SIZE (relative to the
 # current directory) or --exp-dir. --set overrides a key of conf/SIZE.yaml for training (e.g.
 # --set model.encoder.conv_kernel=0): an ablation on the same data, in its own --exp-dir.
+# --boost W fixes the boost instead of tuning it.
 set -euo pipefail
 
 size=tiny
@@ -25,7 +27,7 @@ exp=""
 overrides=()
 recipe_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --size) size=$2; shift 2 ;;
@@ -43,12 +45,12 @@ done
 conf=$recipe_dir/conf/$size.yaml
 [ -f "$conf" ] || { echo "run.sh: no config for --size $size ($conf)" >&2; exit 2; }
 case "$size" in
-  micro) vocab_size=64;  default_boost=2.0 ;;
-  tiny)  vocab_size=256; default_boost=2.0 ;;
-  base)  vocab_size=500; default_boost=1.0 ;;  # the best dev weight (docs/results.md)
+  micro) vocab_size=64 ;;
+  tiny)  vocab_size=256 ;;
+  base)  vocab_size=500 ;;
   *) echo "run.sh: --size must be micro, tiny or base" >&2; exit 2 ;;
 esac
-boost=${boost:-$default_boost}
+boosts=${boost:-0.5,1,1.5,2}  # the boosts stage 3 tries on dev
 
 data=data/smarthome-$size
 exp=${exp:-exp/smarthome-$size}
@@ -79,9 +81,23 @@ if run_stage 2; then
   stage_time 2 "$t"
 fi
 
+if run_stage 3; then
+  log "stage 3: tune the boost ($boosts) and the transducer's weight on dev"
+  t=$(date +%s)
+  catt tune --model "$exp/model.pt" --data "$data" --split dev --out "$exp/tune" --boosts "$boosts"
+fi
+# The weights stage 3 chose (a stage-4-only run needs the condition names alone).
+boost=${boosts%%,*}
+resolve_transducer=0.25
+if [ -f "$exp/tune/tuning.json" ]; then
+  boost=$(json_field "$exp/tune/tuning.json" boost)
+  resolve_transducer=$(json_field "$exp/tune/tuning.json" resolve_transducer)
+fi
+
 # name | catt decode flags. The goals are read at 100 distractors; the distractor sweep is run
 # for the best mode, deep biasing + boosting + list resolution (the CTC head and the transducer
 # rescore contact and device values against the list).
+resolve="--resolve --resolve-transducer $resolve_transducer"
 conditions=(
   "no-context|--no-context"
   "deep|--deep-biasing --boost 0"
@@ -89,14 +105,14 @@ conditions=(
   "boost|--no-deep-biasing --boost $boost"
   "deep+boost|--deep-biasing --boost $boost"
   "deep+boost+100|--deep-biasing --boost $boost --distractors 100"
-  "deep+boost+resolve+10|--deep-biasing --boost $boost --resolve --distractors 10"
-  "deep+boost+resolve+100|--deep-biasing --boost $boost --resolve --distractors 100"
-  "deep+boost+resolve+1000|--deep-biasing --boost $boost --resolve --distractors 1000"
+  "deep+boost+resolve+10|--deep-biasing --boost $boost $resolve --distractors 10"
+  "deep+boost+resolve+100|--deep-biasing --boost $boost $resolve --distractors 100"
+  "deep+boost+resolve+1000|--deep-biasing --boost $boost $resolve --distractors 1000"
 )
 
 if run_stage 3; then
-  log "stage 3: decode the test split under ${#conditions[@]} conditions"
-  t=$(date +%s)
+  log "stage 3: decode the test split under ${#conditions[@]} conditions" \
+    "(boost $boost, transducer weight $resolve_transducer)"
   decode_conditions "$exp/model.pt" "$data" test "$exp/decode" "" "${conditions[@]}"
   stage_time 3 "$t"
 fi

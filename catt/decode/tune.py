@@ -1,0 +1,238 @@
+"""``catt tune``: choose a model's decoding weights on a dev split, the way the goals judge them.
+
+Two weights belong to a model, not to the toolkit: the boost of shallow fusion and the
+transducer's weight in list resolution. docs/results.md measured a different best for each model
+(the rescoring weight 0.5 for one run, 0.25 or 0 for three others). :func:`tune_weights`
+decodes the dev split
+
+1. without a list: the reference U-WER;
+2. with deep biasing, the list plus ``distractors`` and each boost of the grid. The boost kept is
+   the one with the lowest B-WER among those whose U-WER stays within ``max_u_wer_rise``
+   percent of (1);
+3. with that boost and list resolution, at each transducer weight of the grid. The weight kept
+   has the lowest B-WER.
+
+Ties go to the smaller value, the gentler setting. Each decode is a results file in ``out_dir``
+and is reused when it exists, so an interrupted run resumes. The choice and every trial's scores
+go to ``out_dir/tuning.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+from catt.decode.decode_set import decode_condition
+from catt.decode.options import DecodingOptions
+from catt.errors import CattError
+from catt.io import atomic_write_text
+from catt.metrics.report import score_utterances
+from catt.metrics.results import load_results
+
+__all__ = [
+    "TUNING_FILE",
+    "Trial",
+    "choose_boost",
+    "choose_transducer_weight",
+    "render_tuning",
+    "tune_weights",
+    "u_wer_allowed",
+]
+
+logger = logging.getLogger(__name__)
+
+TUNING_FILE = "tuning.json"
+"""The file :func:`tune_weights` writes in its ``out_dir``."""
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One decoded setting and its dev scores (percent; None when there is nothing to score)."""
+
+    value: float
+    b_wer: Optional[float]
+    u_wer: Optional[float]
+
+
+def _b_wer_key(trial: Trial) -> tuple:
+    b_wer = math.inf if trial.b_wer is None else trial.b_wer
+    return (b_wer, trial.value)
+
+
+def u_wer_allowed(trial: Trial, base_u_wer: Optional[float], max_rise: float) -> bool:
+    """True when the trial's U-WER is within ``max_rise`` percent (relative) of ``base_u_wer``.
+
+    >>> u_wer_allowed(Trial(1.0, 5.0, 2.1), 2.0, 5.0), u_wer_allowed(Trial(2.0, 4.0, 2.2), 2.0, 5.0)
+    (True, False)
+    """
+    if base_u_wer is None or trial.u_wer is None:
+        return True
+    return trial.u_wer <= base_u_wer * (1 + max_rise / 100) + 1e-9
+
+
+def choose_boost(trials: Sequence[Trial], base_u_wer: Optional[float], max_rise: float) -> float:
+    """The boost with the lowest B-WER among those that keep U-WER within ``max_rise`` percent.
+
+    When none does, the one with the lowest U-WER (the least harm), with a warning.
+
+    >>> trials = [Trial(0.5, 30.0, 2.0), Trial(1.0, 25.0, 2.05), Trial(2.0, 10.0, 3.0)]
+    >>> choose_boost(trials, base_u_wer=2.0, max_rise=5.0)
+    1.0
+    """
+    if not trials:
+        raise CattError("no boost to choose from")
+    allowed = [t for t in trials if u_wer_allowed(t, base_u_wer, max_rise)]
+    if allowed:
+        return min(allowed, key=_b_wer_key).value
+    best = min(trials, key=lambda t: (t.u_wer, t.value))
+    logger.warning(
+        "every boost raises dev U-WER by more than %g %% over no list (%s %%); keeping %g, "
+        "the one that raises it least",
+        max_rise,
+        base_u_wer,
+        best.value,
+    )
+    return best.value
+
+
+def choose_transducer_weight(trials: Sequence[Trial]) -> float:
+    """The transducer weight with the lowest B-WER (ties: the smaller weight).
+
+    >>> trials = [Trial(0.0, 3.0, 1.0), Trial(0.25, 2.5, 1.0), Trial(0.5, 2.5, 1.1)]
+    >>> choose_transducer_weight(trials)
+    0.25
+    """
+    if not trials:
+        raise CattError("no transducer weight to choose from")
+    return min(trials, key=_b_wer_key).value
+
+
+def _check_grid(name: str, values: Sequence[float]) -> List[float]:
+    """The grid sorted, each value validated as a :class:`DecodingOptions` field."""
+    if not values:
+        raise CattError(f"{name}: give at least one value")
+    for v in values:
+        DecodingOptions(**{name: v})  # raises InvalidOptionError, a CattError
+    return sorted(set(float(v) for v in values))
+
+
+def _scores(path: Path) -> Dict[str, Any]:
+    (results,) = load_results([path]).values()
+    return score_utterances(results)
+
+
+def tune_weights(
+    *,
+    model_path: Union[str, Path],
+    data_dir: Union[str, Path],
+    out_dir: Union[str, Path],
+    split: str = "dev",
+    boosts: Sequence[float] = (0.5, 1.0, 1.5, 2.0),
+    transducer_weights: Sequence[float] = (0.0, 0.25, 0.5),
+    distractors: int = 100,
+    max_u_wer_rise: float = 5.0,
+    limit: Optional[int] = None,
+) -> Dict[str, Any]:
+    """Decode ``split`` under every setting of the grids and choose the boost and the weight.
+
+    Writes ``out_dir/tuning.json`` (atomically) and returns its content: ``boost``,
+    ``resolve_transducer``, the no-list scores and every trial's ``b_wer``/``u_wer``.
+    """
+    boosts = _check_grid("boost", boosts)
+    transducer_weights = _check_grid("resolve_transducer", transducer_weights)
+    if not (math.isfinite(max_u_wer_rise) and max_u_wer_rise >= 0):
+        raise CattError(f"tune: the U-WER rise allowed must be >= 0 %, got {max_u_wer_rise}")
+    out_dir = Path(out_dir)
+    common = dict(
+        model_path=model_path,
+        data_dir=data_dir,
+        split=split,
+        beam=DecodingOptions.beam,
+        seed=0,
+        limit=limit,
+        deep_biasing=True,
+    )
+
+    def decode(name: str, **settings: Any) -> Dict[str, Any]:
+        path = out_dir / f"{name}.jsonl"
+        if path.is_file():
+            logger.info("%s: decoded already (%s)", name, path)
+        else:
+            decode_condition(out_path=path, condition=f"{split}:{name}", **common, **settings)
+        return _scores(path)
+
+    base = decode("no-context", context=False, distractors=0, boost=0.0)
+    boost_trials = []
+    for boost in boosts:
+        s = decode(
+            f"deep+boost-{boost:g}+{distractors}",
+            context=True,
+            distractors=distractors,
+            boost=boost,
+        )
+        boost_trials.append(Trial(boost, s["b_wer"], s["u_wer"]))
+    boost = choose_boost(boost_trials, base["u_wer"], max_u_wer_rise)
+    weight_trials = []
+    for weight in transducer_weights:
+        s = decode(
+            f"deep+boost-{boost:g}+resolve-{weight:g}+{distractors}",
+            context=True,
+            distractors=distractors,
+            boost=boost,
+            resolve=True,
+            resolve_transducer=weight,
+        )
+        weight_trials.append(Trial(weight, s["b_wer"], s["u_wer"]))
+    tuning = {
+        "model": str(model_path),
+        "split": split,
+        "distractors": distractors,
+        "max_u_wer_rise": max_u_wer_rise,
+        "boost": boost,
+        "resolve_transducer": choose_transducer_weight(weight_trials),
+        "no_context": {"b_wer": base["b_wer"], "u_wer": base["u_wer"]},
+        "boost_trials": [
+            {**asdict(t), "u_wer_allowed": u_wer_allowed(t, base["u_wer"], max_u_wer_rise)}
+            for t in boost_trials
+        ],
+        "resolve_transducer_trials": [asdict(t) for t in weight_trials],
+    }
+    atomic_write_text(out_dir / TUNING_FILE, json.dumps(tuning, indent=2) + "\n")
+    return tuning
+
+
+def render_tuning(tuning: Dict[str, Any]) -> str:
+    """A short markdown account of a :func:`tune_weights` result."""
+
+    def pct(v: Optional[float]) -> str:
+        return "-" if v is None else f"{v:.2f}"
+
+    n, split = tuning["distractors"], tuning["split"]
+    base = tuning["no_context"]
+    lines = [
+        f"{split}, no list: B-WER {pct(base['b_wer'])} %, U-WER {pct(base['u_wer'])} %",
+        "",
+        f"| boost (deep biasing, list + {n}) | B-WER | U-WER | U-WER within "
+        f"{tuning['max_u_wer_rise']:g} % |",
+        "|---|---|---|---|",
+    ]
+    for t in tuning["boost_trials"]:
+        ok = "yes" if t["u_wer_allowed"] else "no"
+        lines.append(f"| {t['value']:g} | {pct(t['b_wer'])} | {pct(t['u_wer'])} | {ok} |")
+    boost = tuning["boost"]
+    lines += [
+        "",
+        f"| transducer weight (resolution, boost {boost:g}, list + {n}) | B-WER | U-WER |",
+        "|---|---|---|",
+    ]
+    for t in tuning["resolve_transducer_trials"]:
+        lines.append(f"| {t['value']:g} | {pct(t['b_wer'])} | {pct(t['u_wer'])} |")
+    lines += [
+        "",
+        f"chosen: boost {tuning['boost']:g}, transducer weight {tuning['resolve_transducer']:g}",
+    ]
+    return "\n".join(lines)

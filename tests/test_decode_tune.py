@@ -1,0 +1,174 @@
+"""``catt tune``: the boost and the transducer weight chosen on dev, as the goals judge them."""
+
+import json
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+
+import catt.decode.tune as tune_module
+from catt.cli import main
+from catt.decode.tune import (
+    TUNING_FILE,
+    Trial,
+    choose_boost,
+    choose_transducer_weight,
+    render_tuning,
+    tune_weights,
+)
+from catt.errors import CattError
+from catt.text.tags import parse_tagged
+
+REF_CALL = "<call_contact> call <contact> stephen fitzgerald </contact> now please"
+REF_LIGHTS = "<dim> turn the lights down a bit"
+LIST = ["stephen fitzgerald"]
+
+# What the stand-in decoder hears for each setting: (call hypothesis, lights hypothesis).
+# No list: both B-words wrong, one U-word wrong. Boost 1 mends one B-word; boost 2 both, but
+# it costs a U-word (U-WER 1/9 -> 2/9: over the +5 % allowed). With boost 1, resolution mends the
+# second B-word at transducer weights 0.25 and 0.5 (a tie: the smaller weight wins).
+CALL_0 = "<call_contact> call <contact> steven fitzgeral </contact> now please"
+CALL_1 = "<call_contact> call <contact> stephen fitzgeral </contact> now please"
+LIGHTS_0 = "<dim> turn the light down a bit"
+LIGHTS_2 = "<dim> turn the light down a bid"
+HEARD = {
+    "no-context": (CALL_0, LIGHTS_0),
+    "boost 0.5": (CALL_0, LIGHTS_0),
+    "boost 1": (CALL_1, LIGHTS_0),
+    "boost 2": (REF_CALL, LIGHTS_2),
+    "resolve 0": (CALL_1, LIGHTS_0),
+    "resolve 0.25": (REF_CALL, LIGHTS_0),
+    "resolve 0.5": (REF_CALL, LIGHTS_0),
+}
+
+
+def _line(uid: str, ref: str, hyp: str, condition: str, **settings: Any) -> str:
+    record = {
+        "id": uid,
+        "condition": condition,
+        "distractors": settings["distractors"] if settings["context"] else 0,
+        "deep_biasing": settings["context"],
+        "boost": settings["boost"],
+        "resolve": settings.get("resolve", False),
+        "language": "en",
+        "household": "h1",
+        "biasing_list": LIST,
+        "ref_tagged": ref,
+        "hyp_tagged": hyp,
+        "ref": parse_tagged(ref).to_dict(),
+        "hyp": parse_tagged(hyp).to_dict(),
+    }
+    return json.dumps(record) + "\n"
+
+
+@pytest.fixture()
+def decodes(monkeypatch: pytest.MonkeyPatch) -> List[Dict[str, Any]]:
+    """Replace the decoder by one that writes the HEARD hypotheses; record each call."""
+    calls: List[Dict[str, Any]] = []
+
+    def fake_decode(*, out_path: Path, condition: str, **settings: Any) -> Path:
+        calls.append(settings)
+        if not settings["context"]:
+            key = "no-context"
+        elif settings.get("resolve"):
+            key = f"resolve {settings['resolve_transducer']:g}"
+        else:
+            key = f"boost {settings['boost']:g}"
+        call, lights = HEARD[key]
+        text = _line("u1", REF_CALL, call, condition, **settings)
+        text += _line("u2", REF_LIGHTS, lights, condition, **settings)
+        Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(out_path).write_text(text, encoding="utf-8")
+        return Path(out_path)
+
+    monkeypatch.setattr(tune_module, "decode_condition", fake_decode)
+    return calls
+
+
+def _tune(out: Path, **kwargs: Any) -> Dict[str, Any]:
+    return tune_weights(
+        model_path="model.pt",
+        data_dir="data",
+        out_dir=out,
+        boosts=kwargs.pop("boosts", (2.0, 0.5, 1.0)),
+        transducer_weights=kwargs.pop("transducer_weights", (0.0, 0.25, 0.5)),
+        **kwargs,
+    )
+
+
+def test_tune_keeps_the_boost_that_spares_u_wer_and_the_best_transducer_weight(
+    tmp_path: Path, decodes: List[Dict[str, Any]]
+) -> None:
+    tuning = _tune(tmp_path / "tune")
+    assert tuning["boost"] == 1.0  # boost 2 has a lower B-WER, but raises U-WER 11 -> 22 %
+    assert tuning["resolve_transducer"] == 0.25
+    assert [t["value"] for t in tuning["boost_trials"]] == [0.5, 1.0, 2.0]
+    assert [t["u_wer_allowed"] for t in tuning["boost_trials"]] == [True, True, False]
+    assert tuning["boost_trials"][2]["b_wer"] == 0.0
+    assert tuning["no_context"] == {"b_wer": 100.0, "u_wer": pytest.approx(100 / 9)}
+    # The resolution grid ran with the chosen boost, on dev, with the list + 100.
+    resolved = [c for c in decodes if c.get("resolve")]
+    assert {c["boost"] for c in resolved} == {1.0}
+    assert {(c["split"], c["distractors"]) for c in decodes if c["context"]} == {("dev", 100)}
+    assert json.loads((tmp_path / "tune" / TUNING_FILE).read_text()) == tuning
+    assert "chosen: boost 1, transducer weight 0.25" in render_tuning(tuning)
+
+
+def test_tune_resumes_from_the_decodes_it_has(
+    tmp_path: Path, decodes: List[Dict[str, Any]]
+) -> None:
+    first = _tune(tmp_path / "tune")
+    assert len(decodes) == 7
+    again = _tune(tmp_path / "tune")
+    assert len(decodes) == 7 and again == first
+
+
+def test_a_looser_u_wer_bound_lets_the_stronger_boost_in(
+    tmp_path: Path, decodes: List[Dict[str, Any]]
+) -> None:
+    assert _tune(tmp_path / "tune", max_u_wer_rise=100.0)["boost"] == 2.0
+
+
+def test_choose_boost_falls_back_to_the_least_harm_when_none_is_allowed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    trials = [Trial(1.0, 5.0, 3.0), Trial(2.0, 2.0, 4.0)]
+    assert choose_boost(trials, base_u_wer=2.0, max_rise=5.0) == 1.0
+    assert "every boost raises dev U-WER" in caplog.text
+
+
+def test_choose_skips_trials_with_nothing_to_score() -> None:
+    trials = [Trial(0.0, None, 1.0), Trial(0.5, 4.0, 1.0)]
+    assert choose_transducer_weight(trials) == 0.5
+    assert choose_boost(trials, base_u_wer=None, max_rise=5.0) == 0.5
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"boosts": (1.0, -1.0)}, "boost must be a finite number >= 0"),
+        ({"transducer_weights": (0.5, 1.5)}, "resolve_transducer must be in [0, 1]"),
+        ({"boosts": ()}, "give at least one value"),
+        ({"max_u_wer_rise": -1.0}, "U-WER rise allowed must be >= 0"),
+    ],
+)
+def test_tune_rejects_a_bad_grid_before_decoding(
+    tmp_path: Path, decodes: List[Dict[str, Any]], kwargs: Dict[str, Any], message: str
+) -> None:
+    with pytest.raises(CattError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        _tune(tmp_path / "tune", **kwargs)
+    assert decodes == []
+
+
+def test_cli_tune_prints_the_choice_and_fails_cleanly(
+    tmp_path: Path, decodes: List[Dict[str, Any]], capsys: pytest.CaptureFixture
+) -> None:
+    args = ["tune", "--model", "m.pt", "--data", "d", "--out", str(tmp_path / "t")]
+    assert main(args + ["--boosts", "0.5,1,2"]) == 0
+    assert "chosen: boost 1, transducer weight 0.25" in capsys.readouterr().out
+    assert main(args + ["--transducer-weights", "0,2"]) == 2
+    assert "resolve_transducer must be in [0, 1]" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(args + ["--boosts", "one,two"])
+    assert exit_info.value.code == 2
+    assert "expected numbers separated by commas" in capsys.readouterr().err
