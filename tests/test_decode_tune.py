@@ -11,8 +11,7 @@ from catt.cli import main
 from catt.decode.tune import (
     TUNING_FILE,
     Trial,
-    choose_boost,
-    choose_transducer_weight,
+    choose,
     render_tuning,
     tune_weights,
 )
@@ -23,22 +22,21 @@ REF_CALL = "<call_contact> call <contact> stephen fitzgerald </contact> now plea
 REF_LIGHTS = "<dim> turn the lights down a bit"
 LIST = ["stephen fitzgerald"]
 
-# What the stand-in decoder hears for each setting: (call hypothesis, lights hypothesis).
-# No list: both B-words wrong, one U-word wrong. Boost 1 mends one B-word; boost 2 both, but
-# it costs a U-word (U-WER 1/9 -> 2/9: over the +5 % allowed). With boost 1, resolution mends the
-# second B-word at transducer weights 0.25 and 0.5 (a tie: the smaller weight wins).
+# What the stand-in decoder hears for each setting (boost, transducer weight): (call, lights).
+# No list: both B-words wrong, one U-word wrong. Boost 1 mends one B-word; boost 2 both, but it
+# costs a U-word (U-WER 1/9 -> 2/9: over the +5 % allowed). At boost 1, the transducer weight 0.5
+# mends the second B-word.
 CALL_0 = "<call_contact> call <contact> steven fitzgeral </contact> now please"
 CALL_1 = "<call_contact> call <contact> stephen fitzgeral </contact> now please"
 LIGHTS_0 = "<dim> turn the light down a bit"
 LIGHTS_2 = "<dim> turn the light down a bid"
 HEARD = {
     "no-context": (CALL_0, LIGHTS_0),
-    "boost 0.5": (CALL_0, LIGHTS_0),
-    "boost 1": (CALL_1, LIGHTS_0),
-    "boost 2": (REF_CALL, LIGHTS_2),
-    "resolve 0": (CALL_1, LIGHTS_0),
-    "resolve 0.25": (REF_CALL, LIGHTS_0),
-    "resolve 0.5": (REF_CALL, LIGHTS_0),
+    (0.5, 0.25): (CALL_0, LIGHTS_0),
+    (1.0, 0.25): (CALL_1, LIGHTS_0),
+    (2.0, 0.25): (REF_CALL, LIGHTS_2),
+    (1.0, 0.0): (CALL_0, LIGHTS_0),
+    (1.0, 0.5): (REF_CALL, LIGHTS_0),
 }
 
 
@@ -68,13 +66,9 @@ def decodes(monkeypatch: pytest.MonkeyPatch) -> List[Dict[str, Any]]:
 
     def fake_decode(*, out_path: Path, condition: str, **settings: Any) -> Path:
         calls.append(settings)
-        if not settings["context"]:
-            key = "no-context"
-        elif settings.get("resolve"):
-            key = f"resolve {settings['resolve_transducer']:g}"
-        else:
-            key = f"boost {settings['boost']:g}"
-        call, lights = HEARD[key]
+        assert not settings["context"] or settings["resolve"]
+        key = (settings["boost"], settings["resolve_transducer"]) if settings["context"] else None
+        call, lights = HEARD[key or "no-context"]
         text = _line("u1", REF_CALL, call, condition, **settings)
         text += _line("u2", REF_LIGHTS, lights, condition, **settings)
         Path(out_path).parent.mkdir(parents=True, exist_ok=True)
@@ -101,46 +95,48 @@ def test_tune_keeps_the_boost_that_spares_u_wer_and_the_best_transducer_weight(
 ) -> None:
     tuning = _tune(tmp_path / "tune")
     assert tuning["boost"] == 1.0  # boost 2 has a lower B-WER, but raises U-WER 11 -> 22 %
-    assert tuning["resolve_transducer"] == 0.25
+    assert tuning["resolve_transducer"] == 0.5
+    assert tuning["boost_trials_weight"] == 0.25
     assert [t["value"] for t in tuning["boost_trials"]] == [0.5, 1.0, 2.0]
     assert [t["u_wer_allowed"] for t in tuning["boost_trials"]] == [True, True, False]
     assert tuning["boost_trials"][2]["b_wer"] == 0.0
+    assert [t["b_wer"] for t in tuning["resolve_transducer_trials"]] == [100.0, 50.0, 0.0]
     assert tuning["no_context"] == {"b_wer": 100.0, "u_wer": pytest.approx(100 / 9)}
-    # The resolution grid ran with the chosen boost, on dev, with the list + 100.
-    resolved = [c for c in decodes if c.get("resolve")]
-    assert {c["boost"] for c in resolved} == {1.0}
+    # Every decode with a list resolved, on dev, with the list + 100; the weight grid at boost 1.
     assert {(c["split"], c["distractors"]) for c in decodes if c["context"]} == {("dev", 100)}
+    assert [c["boost"] for c in decodes[4:]] == [1.0, 1.0]
     assert json.loads((tmp_path / "tune" / TUNING_FILE).read_text()) == tuning
-    assert "chosen: boost 1, transducer weight 0.25" in render_tuning(tuning)
+    assert "chosen: boost 1, transducer weight 0.5" in render_tuning(tuning)
 
 
 def test_tune_resumes_from_the_decodes_it_has(
     tmp_path: Path, decodes: List[Dict[str, Any]]
 ) -> None:
     first = _tune(tmp_path / "tune")
-    assert len(decodes) == 7
+    assert len(decodes) == 6  # (boost 1, weight 0.25) is decoded once, for both grids
     again = _tune(tmp_path / "tune")
-    assert len(decodes) == 7 and again == first
+    assert len(decodes) == 6 and again == first
 
 
 def test_a_looser_u_wer_bound_lets_the_stronger_boost_in(
-    tmp_path: Path, decodes: List[Dict[str, Any]]
+    tmp_path: Path, decodes: List[Dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    for weight in (0.0, 0.5):
+        monkeypatch.setitem(HEARD, (2.0, weight), (REF_CALL, LIGHTS_2))
     assert _tune(tmp_path / "tune", max_u_wer_rise=100.0)["boost"] == 2.0
 
 
-def test_choose_boost_falls_back_to_the_least_harm_when_none_is_allowed(
+def test_choose_falls_back_to_the_least_harm_when_none_is_allowed(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     trials = [Trial(1.0, 5.0, 3.0), Trial(2.0, 2.0, 4.0)]
-    assert choose_boost(trials, base_u_wer=2.0, max_rise=5.0) == 1.0
-    assert "every boost raises dev U-WER" in caplog.text
+    assert choose(trials, base_u_wer=2.0, max_rise=5.0) == 1.0
+    assert "every value raises dev U-WER" in caplog.text
 
 
-def test_choose_skips_trials_with_nothing_to_score() -> None:
-    trials = [Trial(0.0, None, 1.0), Trial(0.5, 4.0, 1.0)]
-    assert choose_transducer_weight(trials) == 0.5
-    assert choose_boost(trials, base_u_wer=None, max_rise=5.0) == 0.5
+def test_choose_skips_trials_with_nothing_to_score_and_breaks_ties_low() -> None:
+    trials = [Trial(0.0, None, 1.0), Trial(0.5, 4.0, 1.0), Trial(0.25, 4.0, 1.0)]
+    assert choose(trials, base_u_wer=None, max_rise=5.0) == 0.25
 
 
 @pytest.mark.parametrize(
@@ -165,7 +161,7 @@ def test_cli_tune_prints_the_choice_and_fails_cleanly(
 ) -> None:
     args = ["tune", "--model", "m.pt", "--data", "d", "--out", str(tmp_path / "t")]
     assert main(args + ["--boosts", "0.5,1,2"]) == 0
-    assert "chosen: boost 1, transducer weight 0.25" in capsys.readouterr().out
+    assert "chosen: boost 1, transducer weight 0.5" in capsys.readouterr().out
     assert main(args + ["--transducer-weights", "0,2"]) == 2
     assert "resolve_transducer must be in [0, 1]" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:

@@ -2,19 +2,20 @@
 
 Two weights belong to a model, not to the toolkit: the boost of shallow fusion and the
 transducer's weight in list resolution. docs/results.md measured a different best for each model
-(the rescoring weight 0.5 for one run, 0.25 or 0 for three others). :func:`tune_weights`
-decodes the dev split
+(the rescoring weight 0.5 for one run, 0.25 or 0 for three others). Both are chosen in the mode a
+user runs, deep biasing + boosting + list resolution, with the list plus ``distractors``.
+:func:`tune_weights` decodes the dev split
 
 1. without a list: the reference U-WER;
-2. with deep biasing, the list plus ``distractors`` and each boost of the grid. The boost kept is
-   the one with the lowest B-WER among those whose U-WER stays within ``max_u_wer_rise``
-   percent of (1);
-3. with that boost and list resolution, at each transducer weight of the grid. The weight kept
-   has the lowest B-WER.
+2. at each boost of the grid, with the default transducer weight (0.25; the grid's first weight
+   when 0.25 is not in it);
+3. with the boost kept, at each transducer weight of the grid.
 
-Ties go to the smaller value, the gentler setting. Each decode is a results file in ``out_dir``
-and is reused when it exists, so an interrupted run resumes. The choice and every trial's scores
-go to ``out_dir/tuning.json``.
+In steps 2 and 3 the value kept is the one with the lowest B-WER among those whose U-WER stays
+within ``max_u_wer_rise`` percent (relative) of (1), the goal's own bound; when none does, the
+one with the lowest U-WER. Ties go to the smaller value, the gentler setting. Each decode is a
+results file in ``out_dir`` and is reused when it exists, so an interrupted run resumes. The
+choice and every trial's scores go to ``out_dir/tuning.json``.
 """
 
 from __future__ import annotations
@@ -36,8 +37,7 @@ from catt.metrics.results import load_results
 __all__ = [
     "TUNING_FILE",
     "Trial",
-    "choose_boost",
-    "choose_transducer_weight",
+    "choose",
     "render_tuning",
     "tune_weights",
     "u_wer_allowed",
@@ -74,41 +74,29 @@ def u_wer_allowed(trial: Trial, base_u_wer: Optional[float], max_rise: float) ->
     return trial.u_wer <= base_u_wer * (1 + max_rise / 100) + 1e-9
 
 
-def choose_boost(trials: Sequence[Trial], base_u_wer: Optional[float], max_rise: float) -> float:
-    """The boost with the lowest B-WER among those that keep U-WER within ``max_rise`` percent.
+def choose(trials: Sequence[Trial], base_u_wer: Optional[float], max_rise: float) -> float:
+    """The value with the lowest B-WER among those that keep U-WER within ``max_rise`` percent.
 
     When none does, the one with the lowest U-WER (the least harm), with a warning.
 
     >>> trials = [Trial(0.5, 30.0, 2.0), Trial(1.0, 25.0, 2.05), Trial(2.0, 10.0, 3.0)]
-    >>> choose_boost(trials, base_u_wer=2.0, max_rise=5.0)
+    >>> choose(trials, base_u_wer=2.0, max_rise=5.0)
     1.0
     """
     if not trials:
-        raise CattError("no boost to choose from")
+        raise CattError("no value to choose from")
     allowed = [t for t in trials if u_wer_allowed(t, base_u_wer, max_rise)]
     if allowed:
         return min(allowed, key=_b_wer_key).value
     best = min(trials, key=lambda t: (t.u_wer, t.value))
     logger.warning(
-        "every boost raises dev U-WER by more than %g %% over no list (%s %%); keeping %g, "
+        "every value raises dev U-WER by more than %g %% over no list (%s %%); keeping %g, "
         "the one that raises it least",
         max_rise,
         base_u_wer,
         best.value,
     )
     return best.value
-
-
-def choose_transducer_weight(trials: Sequence[Trial]) -> float:
-    """The transducer weight with the lowest B-WER (ties: the smaller weight).
-
-    >>> trials = [Trial(0.0, 3.0, 1.0), Trial(0.25, 2.5, 1.0), Trial(0.5, 2.5, 1.1)]
-    >>> choose_transducer_weight(trials)
-    0.25
-    """
-    if not trials:
-        raise CattError("no transducer weight to choose from")
-    return min(trials, key=_b_wer_key).value
 
 
 def _check_grid(name: str, values: Sequence[float]) -> List[float]:
@@ -165,19 +153,7 @@ def tune_weights(
             decode_condition(out_path=path, condition=f"{split}:{name}", **common, **settings)
         return _scores(path)
 
-    base = decode("no-context", context=False, distractors=0, boost=0.0)
-    boost_trials = []
-    for boost in boosts:
-        s = decode(
-            f"deep+boost-{boost:g}+{distractors}",
-            context=True,
-            distractors=distractors,
-            boost=boost,
-        )
-        boost_trials.append(Trial(boost, s["b_wer"], s["u_wer"]))
-    boost = choose_boost(boost_trials, base["u_wer"], max_u_wer_rise)
-    weight_trials = []
-    for weight in transducer_weights:
+    def trial(value: float, boost: float, weight: float) -> Trial:
         s = decode(
             f"deep+boost-{boost:g}+resolve-{weight:g}+{distractors}",
             context=True,
@@ -186,20 +162,32 @@ def tune_weights(
             resolve=True,
             resolve_transducer=weight,
         )
-        weight_trials.append(Trial(weight, s["b_wer"], s["u_wer"]))
+        return Trial(value, s["b_wer"], s["u_wer"])
+
+    def table(trials: List[Trial]) -> List[Dict[str, Any]]:
+        return [
+            {**asdict(t), "u_wer_allowed": u_wer_allowed(t, base["u_wer"], max_u_wer_rise)}
+            for t in trials
+        ]
+
+    base = decode("no-context", context=False, distractors=0, boost=0.0)
+    first_weight = DecodingOptions.resolve_transducer
+    if first_weight not in transducer_weights:
+        first_weight = transducer_weights[0]
+    boost_trials = [trial(boost, boost, first_weight) for boost in boosts]
+    boost = choose(boost_trials, base["u_wer"], max_u_wer_rise)
+    weight_trials = [trial(weight, boost, weight) for weight in transducer_weights]
     tuning = {
         "model": str(model_path),
         "split": split,
         "distractors": distractors,
         "max_u_wer_rise": max_u_wer_rise,
         "boost": boost,
-        "resolve_transducer": choose_transducer_weight(weight_trials),
+        "resolve_transducer": choose(weight_trials, base["u_wer"], max_u_wer_rise),
         "no_context": {"b_wer": base["b_wer"], "u_wer": base["u_wer"]},
-        "boost_trials": [
-            {**asdict(t), "u_wer_allowed": u_wer_allowed(t, base["u_wer"], max_u_wer_rise)}
-            for t in boost_trials
-        ],
-        "resolve_transducer_trials": [asdict(t) for t in weight_trials],
+        "boost_trials_weight": first_weight,
+        "boost_trials": table(boost_trials),
+        "resolve_transducer_trials": table(weight_trials),
     }
     atomic_write_text(out_dir / TUNING_FILE, json.dumps(tuning, indent=2) + "\n")
     return tuning
@@ -211,27 +199,26 @@ def render_tuning(tuning: Dict[str, Any]) -> str:
     def pct(v: Optional[float]) -> str:
         return "-" if v is None else f"{v:.2f}"
 
-    n, split = tuning["distractors"], tuning["split"]
-    base = tuning["no_context"]
+    def rows(trials: List[Dict[str, Any]]) -> List[str]:
+        return [
+            f"| {t['value']:g} | {pct(t['b_wer'])} | {pct(t['u_wer'])} | "
+            f"{'yes' if t['u_wer_allowed'] else 'no'} |"
+            for t in trials
+        ]
+
+    n, base, bound = tuning["distractors"], tuning["no_context"], tuning["max_u_wer_rise"]
+    mode = f"deep biasing + boosting + resolution, list + {n}"
+    header = f"| B-WER | U-WER | U-WER within +{bound:g} % |"
     lines = [
-        f"{split}, no list: B-WER {pct(base['b_wer'])} %, U-WER {pct(base['u_wer'])} %",
+        f"{tuning['split']}, no list: B-WER {pct(base['b_wer'])} %, U-WER {pct(base['u_wer'])} %",
         "",
-        f"| boost (deep biasing, list + {n}) | B-WER | U-WER | U-WER within "
-        f"{tuning['max_u_wer_rise']:g} % |",
+        f"| boost ({mode}, transducer weight {tuning['boost_trials_weight']:g}) {header}",
         "|---|---|---|---|",
-    ]
-    for t in tuning["boost_trials"]:
-        ok = "yes" if t["u_wer_allowed"] else "no"
-        lines.append(f"| {t['value']:g} | {pct(t['b_wer'])} | {pct(t['u_wer'])} | {ok} |")
-    boost = tuning["boost"]
-    lines += [
+        *rows(tuning["boost_trials"]),
         "",
-        f"| transducer weight (resolution, boost {boost:g}, list + {n}) | B-WER | U-WER |",
-        "|---|---|---|",
-    ]
-    for t in tuning["resolve_transducer_trials"]:
-        lines.append(f"| {t['value']:g} | {pct(t['b_wer'])} | {pct(t['u_wer'])} |")
-    lines += [
+        f"| transducer weight ({mode}, boost {tuning['boost']:g}) {header}",
+        "|---|---|---|---|",
+        *rows(tuning["resolve_transducer_trials"]),
         "",
         f"chosen: boost {tuning['boost']:g}, transducer weight {tuning['resolve_transducer']:g}",
     ]
