@@ -108,6 +108,11 @@ def _check_grid(name: str, values: Sequence[float]) -> List[float]:
     return sorted(set(float(v) for v in values))
 
 
+def _rows(trials: Sequence[Trial], base_u_wer: Optional[float], max_rise: float) -> List[dict]:
+    """The trials as JSON rows, each with whether its U-WER is within the bound."""
+    return [{**asdict(t), "u_wer_allowed": u_wer_allowed(t, base_u_wer, max_rise)} for t in trials]
+
+
 def _scores(path: Path) -> Dict[str, Any]:
     (results,) = load_results([path]).values()
     return score_utterances(results)
@@ -164,12 +169,6 @@ def tune_weights(
         )
         return Trial(value, s["b_wer"], s["u_wer"])
 
-    def table(trials: List[Trial]) -> List[Dict[str, Any]]:
-        return [
-            {**asdict(t), "u_wer_allowed": u_wer_allowed(t, base["u_wer"], max_u_wer_rise)}
-            for t in trials
-        ]
-
     base = decode("no-context", context=False, distractors=0, boost=0.0)
     first_weight = DecodingOptions.resolve_transducer
     if first_weight not in transducer_weights:
@@ -186,8 +185,8 @@ def tune_weights(
         "resolve_transducer": choose(weight_trials, base["u_wer"], max_u_wer_rise),
         "no_context": {"b_wer": base["b_wer"], "u_wer": base["u_wer"]},
         "boost_trials_weight": first_weight,
-        "boost_trials": table(boost_trials),
-        "resolve_transducer_trials": table(weight_trials),
+        "boost_trials": _rows(boost_trials, base["u_wer"], max_u_wer_rise),
+        "resolve_transducer_trials": _rows(weight_trials, base["u_wer"], max_u_wer_rise),
     }
     atomic_write_text(out_dir / TUNING_FILE, json.dumps(tuning, indent=2) + "\n")
     return tuning
