@@ -147,30 +147,47 @@ def test_export_writes_any_step_of_a_run(
     assert not (tmp_path / "x.pt").exists()
 
 
-@pytest.mark.parametrize("kill_at, checkpoint_every", [(6, 4), (14, 100)])
+BASE_RECIPE = [  # what base.yaml adds to the micro model, the lists joining after the checkpoint
+    "model.biasing.pointer=true",
+    "context.pointer_list=household",
+    "context.wrong_name_prob=0.5",
+    "train.context_start_step=5",
+    "model.encoder.dropout=0.1",
+    "model.encoder.conv_kernel=3",
+]
+
+
+@pytest.mark.parametrize(
+    "kill_at, checkpoint_every, overrides",
+    [(6, 4, []), (14, 100, []), (6, 4, BASE_RECIPE)],
+    ids=["mid-epoch", "epoch-end", "base-recipe"],
+)
 def test_resume_continues_with_the_same_next_batch(
     corpus: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     kill_at: int,
     checkpoint_every: int,
+    overrides: List[str],
 ) -> None:
     """Killed mid-epoch (resumes from step 4) or early in epoch 2 (resumes from the epoch-end
     checkpoint, step 12): the resumed run sees the batches and losses of an uninterrupted run,
-    SpecAugment and phrase lists included, and ends with the same weights."""
+    SpecAugment and phrase lists included, and ends with the same weights. The base recipe's
+    training (pointer, household lists, wrong names, dropout, convolution) resumes exactly too,
+    across the step where the lists join."""
     config = write_config(
         tmp_path / "c.yaml", corpus, max_steps=16, checkpoint_every=checkpoint_every
     )
     monkeypatch.setattr(Trainer, "validate", lambda self: None)  # faster; draws no randomness
     full = record_steps(monkeypatch)
-    train(config, tmp_path / "full", resume=False, overrides=[])
+    train(config, tmp_path / "full", resume=False, overrides=overrides)
 
     exp = tmp_path / "killed"
     monkeypatch.undo()
     monkeypatch.setattr(Trainer, "validate", lambda self: None)
     record_steps(monkeypatch, kill_at=kill_at)
     with pytest.raises(RuntimeError, match="killed"):
-        train(config, exp, resume=False, overrides=[])
+        train(config, exp, resume=False, overrides=overrides)
     assert not (exp / "model.pt").exists()
     start = int(list_checkpoints(exp)[-1].stem.split("-")[1])
     assert start == (4 if kill_at == 6 else EPOCH_STEPS)
@@ -178,7 +195,7 @@ def test_resume_continues_with_the_same_next_batch(
     monkeypatch.undo()
     monkeypatch.setattr(Trainer, "validate", lambda self: None)
     resumed = record_steps(monkeypatch)
-    train(config, exp, resume=True, overrides=[])
+    train(config, exp, resume=True, overrides=overrides)
     assert [s for s, _, _ in resumed] == list(range(start + 1, 17))
     expected = full[start:]
     assert [ids for _, ids, _ in resumed] == [ids for _, ids, _ in expected]
