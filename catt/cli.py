@@ -10,7 +10,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence
+from typing import Any, Callable, List, Optional, Sequence
 
 from catt.errors import CattError
 
@@ -121,6 +121,7 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         distractors=args.distractors,
         max_u_wer_rise=args.max_u_wer_rise,
         limit=args.limit,
+        save_to_model=args.save_to_model,
     )
     print(render_tuning(tuning))
     return 0
@@ -145,8 +146,8 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
         boost=args.boost,
         beam=args.beam,
         max_symbols=args.max_symbols,
-        deep_biasing=not args.no_deep_biasing,
-        pointer=not args.no_pointer,
+        deep_biasing=False if args.no_deep_biasing else None,
+        pointer=False if args.no_pointer else None,
         resolve=args.resolve,
         resolve_bonus=args.resolve_bonus,
         resolve_transducer=args.resolve_transducer,
@@ -163,30 +164,44 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_search_arguments(p: argparse.ArgumentParser) -> None:
+def _add_search_arguments(p: argparse.ArgumentParser, tuned: bool = False) -> None:
+    """The list-resolution and slot flags of ``decode`` and ``transcribe``. ``tuned``: no
+    defaults here (None), so that the model file's tuned settings, else the library's, apply."""
     from catt.decode.options import DecodingOptions
 
-    p.add_argument(
-        "--resolve",
-        action="store_true",
-        help="replace contact and device values by the list phrase the CTC head scores best",
-    )
+    def default(name: str) -> Any:
+        return None if tuned else getattr(DecodingOptions, name)
+
+    if tuned:
+        p.add_argument(
+            "--resolve",
+            action=argparse.BooleanOptionalAction,
+            help="replace contact and device values by the list phrase the CTC head scores best "
+            "(default: as the model was tuned, else off)",
+        )
+    else:
+        p.add_argument(
+            "--resolve",
+            action="store_true",
+            help="replace contact and device values by the list phrase the CTC head scores best",
+        )
     p.add_argument(
         "--resolve-bonus",
         type=float,
-        default=DecodingOptions.resolve_bonus,
+        default=default("resolve_bonus"),
         help="score per token when resolving (offsets the CTC preference for short phrases)",
     )
     p.add_argument(
         "--resolve-transducer",
         type=float,
-        default=DecodingOptions.resolve_transducer,
-        help="the transducer's weight against the CTC head's when resolving, 0-1 (0: CTC alone)",
+        default=default("resolve_transducer"),
+        help="the transducer's weight against the CTC head's when resolving, 0-1 (0: CTC alone)"
+        + (f"; default: as tuned, else {DecodingOptions.resolve_transducer}" if tuned else ""),
     )
     p.add_argument(
         "--closed-slots",
         action=argparse.BooleanOptionalAction,
-        default=DecodingOptions.closed_slots,
+        default=default("closed_slots"),
         help="beam search: the best final hypothesis that closes every slot it opens "
         "(--no-closed-slots: the best-scored one)",
     )
@@ -304,6 +319,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="percent: a boost may raise U-WER over no list by at most this much",
     )
     p.add_argument("--limit", type=int, help="decode at most this many utterances")
+    p.add_argument(
+        "--save-to-model",
+        action="store_true",
+        help="write the settings chosen into the model file, as the defaults of catt transcribe",
+    )
     p.set_defaults(func=_cmd_tune)
 
     p = sub.add_parser("transcribe", help="transcribe audio files, biased by phrase lists")
@@ -311,14 +331,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--contacts", type=Path, help="one contact per line")
     p.add_argument("--devices", type=Path, help="one device name per line")
     p.add_argument("--phrases", type=Path, help="any other phrases, one per line")
-    p.add_argument("--boost", type=float, default=0.0, help="bonus per matched token (0: off)")
-    p.add_argument("--beam", type=int, default=4, help="beam size (1: greedy)")
-    p.add_argument("--max-symbols", type=int, default=3, help="symbols a frame at most")
+    p.add_argument(
+        "--boost", type=float, help="bonus per matched token (0: off; default: as tuned, else 0)"
+    )
+    p.add_argument("--beam", type=int, help="beam size (1: greedy; default 4)")
+    p.add_argument("--max-symbols", type=int, help="symbols a frame at most (default 3)")
     p.add_argument("--no-deep-biasing", action="store_true", help="boosting only")
     p.add_argument(
         "--no-pointer", action="store_true", help="deep biasing without the list pointer"
     )
-    _add_search_arguments(p)
+    _add_search_arguments(p, tuned=True)
     p.add_argument("audio", nargs="+", type=Path)
     p.set_defaults(func=_cmd_transcribe)
 

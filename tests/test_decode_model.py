@@ -16,7 +16,9 @@ from builders import TEXTS  # tests/ is on sys.path
 from catt.decode.options import DecodingOptions
 from catt.decode.search import encode_phrase_list, greedy_search, modified_beam_search
 from catt.decode.transcriber import Transcriber, load
+from catt.errors import CheckpointError
 from catt.model import BiasingContext, ModelConfig, build_model, save_model
+from catt.model.checkpoint import store_decoding
 from catt.model.config import PredictorConfig
 from catt.text.tags import strip_tags
 from catt.text.tokenizer import Tokenizer, train_tokenizer
@@ -91,6 +93,22 @@ def test_load_and_transcribe(model_file: Path, tmp_path: Path) -> None:
         wav(tmp_path / "a.wav"), ["stephen fitzgerald"], DecodingOptions(beam=3, boost=2.0)
     )
     assert boosted.text == strip_tags(boosted.tagged)
+
+
+def test_load_starts_from_the_tuned_settings_of_the_model_file(
+    tokenizer: Tokenizer, tmp_path: Path
+) -> None:
+    path = save_model(tmp_path / "model.pt", micro(tokenizer), tokenizer)
+    assert load(path, device="cpu").options == DecodingOptions()
+    store_decoding(path, {"boost": 1.5, "resolve": True, "resolve_transducer": 0.5})
+    options = load(path, device="cpu").options
+    assert (options.boost, options.resolve, options.resolve_transducer) == (1.5, True, 0.5)
+    assert options.beam == DecodingOptions.beam  # what was not tuned keeps the library default
+    for bad, message in [({"boost": -1.0}, "boost must be"), ({"bost": 1.0}, "bost")]:
+        store_decoding(path, bad)
+        with pytest.raises(CheckpointError, match="bad tuned decoding settings") as err:
+            load(path, device="cpu")
+        assert message in str(err.value) and "\n" not in str(err.value)
 
 
 def test_cli_subprocess_good_bad_and_stereo(model_file: Path, tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from catt.decode.tune import (
     choose,
     render_tuning,
     tune_weights,
+    tuned_decoding,
 )
 from catt.errors import CattError
 from catt.text.tags import parse_tagged
@@ -107,6 +108,18 @@ def test_tune_keeps_the_boost_that_spares_u_wer_and_the_best_transducer_weight(
     assert [c["boost"] for c in decodes[4:]] == [1.0, 1.0]
     assert json.loads((tmp_path / "tune" / TUNING_FILE).read_text()) == tuning
     assert "chosen: boost 1, transducer weight 0.5" in render_tuning(tuning)
+
+
+def test_save_to_model_stores_the_mode_and_weights_chosen(
+    tmp_path: Path, decodes: List[Dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stored: List[tuple] = []
+    monkeypatch.setattr(tune_module, "store_decoding", lambda *args: stored.append(args))
+    _tune(tmp_path / "plain")
+    assert stored == []  # tuning alone leaves the model file as it is
+    tuning = _tune(tmp_path / "tune", save_to_model=True)
+    expected = {"deep_biasing": True, "boost": 1.0, "resolve": True, "resolve_transducer": 0.5}
+    assert stored == [("model.pt", expected)] and tuned_decoding(tuning) == expected
 
 
 def test_tune_resumes_from_the_decodes_it_has(

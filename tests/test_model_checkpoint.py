@@ -14,6 +14,7 @@ from catt.model import (
     load_model,
     save_model,
 )
+from catt.model.checkpoint import read_model_file, store_decoding
 from catt.text.tokenizer import train_tokenizer
 
 TEXTS = [
@@ -72,6 +73,25 @@ def test_missing_truncated_garbage_and_foreign_files(tmp_path, tokenizer):
             load_model(tmp_path / name)
         assert name in str(info.value) and "\n" not in str(info.value)
         assert isinstance(info.value, CattError)
+
+
+def test_tuned_decoding_is_stored_beside_the_weights(tmp_path, tokenizer):
+    model = _model(tokenizer)
+    path = save_model(tmp_path / "model.pt", model, tokenizer)
+    assert "decoding" not in read_model_file(path)
+    store_decoding(path, {"boost": 0.5, "resolve": True})
+    store_decoding(path, {"boost": 1.0, "resolve_transducer": 0.25})  # replaces, not merges
+    assert read_model_file(path)["decoding"] == {"boost": 1.0, "resolve_transducer": 0.25}
+    loaded, _ = load_model(path)
+    assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in model.state_dict().items())
+    assert not list(tmp_path.glob(".tmp-*"))
+    obj = torch.load(path)
+    obj["decoding"] = [("boost", 1.0)]
+    torch.save(obj, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="bad.pt is broken: its decoding settings"):
+        load_model(tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="does not exist"):
+        store_decoding(tmp_path / "nope.pt", {"boost": 1.0})
 
 
 def test_wrong_state_dict_is_a_checkpoint_error(tmp_path, tokenizer):

@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from catt.decode.tune import tuned_decoding
+from catt.model.checkpoint import read_model_file
+
 REPO = Path(__file__).resolve().parents[1]
 CONDITIONS = [
     "no-context",
@@ -46,6 +49,8 @@ def test_micro_recipe_runs_every_stage(tmp_path: Path) -> None:
     assert tuning["resolve_transducer"] in (0.0, 0.25, 0.5)
     boosted = [c for c in report["conditions"] if "boost" in c["name"]]
     assert {c["boost"] for c in boosted} == {tuning["boost"]}
+    # ... and stored them in the model file, as the defaults of `catt transcribe`.
+    assert read_model_file(exp / "model.pt")["decoding"] == tuned_decoding(tuning)
     assert (exp / "distractors.png").stat().st_size > 1000
     assert (exp / "model.pt").is_file()
     assert "no-context" in (exp / "report.md").read_text()

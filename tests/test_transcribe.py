@@ -248,3 +248,33 @@ def test_cli_resolve_needs_a_ctc_head(cli, tmp_path: Path) -> None:
     assert code == 2 and "resolve_bonus must be a finite number" in err
     code, _, err = cli("--resolve-transducer", "2", write_wav(tmp_path / "a.wav"))
     assert code == 2 and "resolve_transducer must be in [0, 1]" in err
+
+
+def test_cli_starts_from_the_models_tuned_settings_and_flags_override_them(
+    monkeypatch: pytest.MonkeyPatch, tokenizer: Tokenizer, tmp_path: Path, capsys
+) -> None:
+    tuned = DecodingOptions(boost=1.5, resolve=True, resolve_transducer=0.5)
+    model = Transcriber(FrameModel(tokenizer.vocab_size), tokenizer, options=tuned)
+    monkeypatch.setattr(transcriber_module, "load", lambda path, device=None: model)
+    used: List[DecodingOptions] = []
+
+    def spy(self: Transcriber, audio, phrases=None, options=None) -> Transcript:
+        used.append(options)
+        return Transcript.from_tagged("hello")
+
+    monkeypatch.setattr(Transcriber, "transcribe", spy)
+    audio = write_wav(tmp_path / "a.wav")
+    cases = [
+        ([], tuned),
+        (["--beam", "2"], DecodingOptions(beam=2, boost=1.5, resolve=True, resolve_transducer=0.5)),
+        (
+            ["--boost", "0", "--no-resolve", "--resolve-transducer", "0"],
+            DecodingOptions(resolve_transducer=0.0),
+        ),
+    ]
+    for flags, expected in cases:
+        assert main(["transcribe", "--model", "m.pt", *flags, str(audio)]) == 0
+        assert used.pop() == expected, flags
+    capsys.readouterr()
+    assert main(["transcribe", "--model", "m.pt", "--boost", "-1", str(audio)]) == 2
+    assert "boost must be a finite number >= 0" in capsys.readouterr().err and not used

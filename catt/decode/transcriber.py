@@ -16,6 +16,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -30,7 +31,7 @@ from catt.context.trie import ContextTrie
 from catt.decode.options import DecodingOptions, InvalidOptionError
 from catt.decode.resolve import RESCORE_PRUNE_RANGE, Rescorer, SlotTokens, resolve_spans
 from catt.decode.search import encode_phrase_list, greedy_search, modified_beam_search
-from catt.errors import AudioError, PhraseFileError
+from catt.errors import AudioError, CheckpointError, PhraseFileError
 from catt.model.context import PhraseVectors
 from catt.text.tags import Slot, parse_tagged
 from catt.text.tokenizer import Tokenizer, normalize_text
@@ -39,6 +40,8 @@ __all__ = ["Transcript", "PhraseList", "Transcriber", "load", "transcribe_files"
 
 AudioInput = Union[str, Path, Tensor, np.ndarray]
 PhrasesInput = Union[None, "PhraseList", Sequence[Union[str, Phrase]]]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -341,18 +344,29 @@ def _pad(features: Sequence[Tensor], device: torch.device) -> Tuple[Tensor, Tens
 def load(path: Union[str, Path], device: Union[None, str, torch.device] = None) -> Transcriber:
     """Load a model file (``catt train`` output) as a :class:`Transcriber`.
 
+    Its default options are the library's, with the decoding settings tuned for the model
+    (``catt tune --save-to-model``) over them when the file holds some.
+
     Args:
         device: e.g. ``"cpu"`` or ``"cuda:0"``; None picks CUDA when available, else the CPU.
+
+    Raises:
+        CheckpointError: the file is missing or broken, its tuned settings included.
     """
-    try:
-        from catt.model import load_model
-    except ImportError:  # not re-exported: the checkpoint module itself
-        from catt.model.checkpoint import load_model
+    from catt.model.checkpoint import model_from_file, read_model_file
 
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    model, tokenizer = load_model(path, torch.device(device))
-    return Transcriber(model, tokenizer)
+    obj = read_model_file(path)
+    model, tokenizer = model_from_file(obj, path, torch.device(device))
+    try:
+        options = DecodingOptions(**obj.get("decoding", {}))
+    except (TypeError, InvalidOptionError) as e:
+        raise CheckpointError(f"model file {path}: bad tuned decoding settings: {e}") from None
+    if obj.get("decoding"):
+        settings = ", ".join(f"{k} {v}" for k, v in obj["decoding"].items())
+        logger.info("%s: decoding with its tuned settings (%s)", path, settings)
+    return Transcriber(model, tokenizer, options=options)
 
 
 def check_phrase_files(tokenizer: Tokenizer, paths: Sequence[Union[str, Path]]) -> List[Phrase]:
@@ -380,38 +394,29 @@ def transcribe_files(
     model_path: Union[str, Path],
     audio_paths: Sequence[Union[str, Path]],
     phrase_files: Sequence[Union[str, Path]],
-    boost: float,
-    beam: int,
-    deep_biasing: bool,
-    max_symbols: int = DecodingOptions.max_symbols,
-    pointer: bool = True,
-    resolve: bool = False,
-    resolve_bonus: float = DecodingOptions.resolve_bonus,
-    resolve_transducer: float = DecodingOptions.resolve_transducer,
-    closed_slots: bool = DecodingOptions.closed_slots,
+    **overrides: Any,
 ) -> int:
     """``catt transcribe``: print one JSON object per audio file on stdout.
 
     Each line is ``{"audio", "text", "intent", "slots", "tagged"}``, or ``{"audio", "error"}``
     for a file that cannot be read (the others are still transcribed).
 
+    Args:
+        overrides: :class:`DecodingOptions` fields (None: not given) over the model's defaults,
+            which are its tuned settings when the model file holds some (:func:`load`).
+
     Returns:
         The exit code: 0, or 1 when some audio file failed.
     """
-    options = DecodingOptions(
-        beam=beam,
-        boost=boost,
-        deep_biasing=deep_biasing,
-        pointer=pointer,
-        max_symbols=max_symbols,
-        resolve=resolve,
-        resolve_bonus=resolve_bonus,
-        resolve_transducer=resolve_transducer,
-        closed_slots=closed_slots,
-    )
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        dataclasses.replace(DecodingOptions(), **given)  # bad values fail before any loading
+    except TypeError as e:
+        raise InvalidOptionError(str(e)) from None
     for path in phrase_files:
         load_phrases(path)  # bad phrase files fail before the model is loaded
     transcriber = load(model_path)
+    options = dataclasses.replace(transcriber.options, **given)
     phrases = transcriber.prepare_phrases(check_phrase_files(transcriber.tokenizer, phrase_files))
     status = 0
     for path in audio_paths:

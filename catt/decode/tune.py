@@ -15,7 +15,9 @@ In steps 2 and 3 the value kept is the one with the lowest B-WER among those who
 within ``max_u_wer_rise`` percent (relative) of (1), the goal's own bound; when none does, the
 one with the lowest U-WER. Ties go to the smaller value, the gentler setting. Each decode is a
 results file in ``out_dir`` and is reused when it exists, so an interrupted run resumes. The
-choice and every trial's scores go to ``out_dir/tuning.json``.
+choice and every trial's scores go to ``out_dir/tuning.json``; with ``save_to_model`` the mode
+chosen (:func:`tuned_decoding`) also goes into the model file, where ``catt transcribe`` and
+``catt.load()`` take it as their default.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from catt.errors import CattError
 from catt.io import atomic_write_text
 from catt.metrics.report import score_utterances
 from catt.metrics.results import load_results
+from catt.model.checkpoint import store_decoding
 
 __all__ = [
     "TUNING_FILE",
@@ -40,6 +43,7 @@ __all__ = [
     "choose",
     "render_tuning",
     "tune_weights",
+    "tuned_decoding",
     "u_wer_allowed",
 ]
 
@@ -129,6 +133,7 @@ def tune_weights(
     distractors: int = 100,
     max_u_wer_rise: float = 5.0,
     limit: Optional[int] = None,
+    save_to_model: bool = False,
 ) -> Dict[str, Any]:
     """Decode ``split`` under every setting of the grids and choose the boost and the weight.
 
@@ -189,7 +194,24 @@ def tune_weights(
         "resolve_transducer_trials": _rows(weight_trials, base["u_wer"], max_u_wer_rise),
     }
     atomic_write_text(out_dir / TUNING_FILE, json.dumps(tuning, indent=2) + "\n")
+    if save_to_model:
+        store_decoding(model_path, tuned_decoding(tuning))
+        logger.info("%s: the tuned settings are its decoding defaults now", model_path)
     return tuning
+
+
+def tuned_decoding(tuning: Dict[str, Any]) -> Dict[str, Any]:
+    """The :class:`DecodingOptions` fields a tuning chose: the mode it tuned in, its weights.
+
+    >>> tuned_decoding({"boost": 0.5, "resolve_transducer": 0.25})
+    {'deep_biasing': True, 'boost': 0.5, 'resolve': True, 'resolve_transducer': 0.25}
+    """
+    return {
+        "deep_biasing": True,
+        "boost": tuning["boost"],
+        "resolve": True,
+        "resolve_transducer": tuning["resolve_transducer"],
+    }
 
 
 def render_tuning(tuning: Dict[str, Any]) -> str:

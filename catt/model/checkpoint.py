@@ -3,16 +3,18 @@
 A model file is one ``torch.save`` of::
 
     {"format": "catt-model-v1", "config": ModelConfig.to_dict(), "state_dict": ...,
-     "tokenizer": Tokenizer.to_bytes()}
+     "tokenizer": Tokenizer.to_bytes(), "decoding": {...}}
 
-so loading needs nothing else.
+so loading needs nothing else. ``decoding`` (optional) holds the decoding settings tuned for
+the model (``catt tune --save-to-model``), e.g. ``{"boost": 0.5, "resolve": True,
+"resolve_transducer": 0.25}``: ``catt transcribe`` and ``catt.load()`` start from them.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Dict, Sequence, Tuple, Union
+from typing import Any, Dict, Mapping, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -26,6 +28,9 @@ __all__ = [
     "MODEL_FORMAT",
     "save_model",
     "load_model",
+    "read_model_file",
+    "model_from_file",
+    "store_decoding",
     "load_weights",
     "average_state_dicts",
 ]
@@ -72,20 +77,34 @@ def _read(path: PathLike, what: str, weights_only: bool) -> Any:
         raise CheckpointError(f"{what} {path} is truncated or corrupt: {reason}") from None
 
 
-def load_model(path: PathLike, device: Union[str, torch.device] = "cpu") -> Tuple[Transducer, Any]:
-    """Load a model file written by :func:`save_model`.
+def read_model_file(path: PathLike) -> Dict[str, Any]:
+    """The content of a model file written by :func:`save_model`, its format checked.
+
+    Raises:
+        CheckpointError: missing, truncated, corrupt or not a catt model file.
+    """
+    obj = _read(path, "model file", weights_only=True)
+    if not isinstance(obj, dict) or obj.get("format") != MODEL_FORMAT:
+        raise CheckpointError(f"{path} is not a catt model file (format {MODEL_FORMAT} expected)")
+    decoding = obj.get("decoding", {})
+    if not isinstance(decoding, dict) or not all(isinstance(k, str) for k in decoding):
+        raise CheckpointError(f"model file {path} is broken: its decoding settings are not a dict")
+    return obj
+
+
+def model_from_file(
+    obj: Mapping[str, Any], path: PathLike, device: Union[str, torch.device] = "cpu"
+) -> Tuple[Transducer, Any]:
+    """The model and tokenizer of a model file's content (:func:`read_model_file` of ``path``).
 
     Returns:
         (model in eval mode on ``device``, Tokenizer).
 
     Raises:
-        CheckpointError: missing, truncated, corrupt or not a catt model file.
+        CheckpointError: the content does not build a model.
     """
     from catt.text.tokenizer import Tokenizer
 
-    obj = _read(path, "model file", weights_only=True)
-    if not isinstance(obj, dict) or obj.get("format") != MODEL_FORMAT:
-        raise CheckpointError(f"{path} is not a catt model file (format {MODEL_FORMAT} expected)")
     try:
         config = ModelConfig.from_dict(obj["config"])
         model = build_model(config)
@@ -100,6 +119,28 @@ def load_model(path: PathLike, device: Union[str, torch.device] = "cpu") -> Tupl
             f"model {config.vocab_size}"
         )
     return model.to(device).eval(), tokenizer
+
+
+def load_model(path: PathLike, device: Union[str, torch.device] = "cpu") -> Tuple[Transducer, Any]:
+    """Load a model file written by :func:`save_model`.
+
+    Returns:
+        (model in eval mode on ``device``, Tokenizer).
+
+    Raises:
+        CheckpointError: missing, truncated, corrupt or not a catt model file.
+    """
+    return model_from_file(read_model_file(path), path, device)
+
+
+def store_decoding(path: PathLike, decoding: Mapping[str, Any]) -> None:
+    """Write ``decoding`` (tuned decoding settings) into the model file ``path``, atomically.
+
+    The settings replace any stored before; the weights are left as they are.
+    """
+    obj = read_model_file(path)
+    obj["decoding"] = dict(decoding)
+    atomic_torch_save(obj, path)
 
 
 def _state_dict_of(obj: Any, path: PathLike) -> Dict[str, Tensor]:

@@ -84,7 +84,8 @@ fi
 if run_stage 3; then
   log "stage 3: tune the boost ($boosts) and the transducer's weight on dev"
   t=$(date +%s)
-  catt tune --model "$exp/model.pt" --data "$data" --split dev --out "$exp/tune" --boosts "$boosts"
+  catt tune --model "$exp/model.pt" --data "$data" --split dev --out "$exp/tune" --boosts "$boosts" \
+    --save-to-model
 fi
 # The weights stage 3 chose (a stage-4-only run needs the condition names alone).
 boost=${boosts%%,*}
