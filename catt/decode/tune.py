@@ -81,18 +81,21 @@ def u_wer_allowed(trial: Trial, base_u_wer: Optional[float], max_rise: float) ->
 def choose(trials: Sequence[Trial], base_u_wer: Optional[float], max_rise: float) -> float:
     """The value with the lowest B-WER among those that keep U-WER within ``max_rise`` percent.
 
-    When none does, the one with the lowest U-WER (the least harm), with a warning.
+    When none does, the one with the lowest U-WER (the least harm; of equals, the lowest
+    B-WER), with a warning.
 
     >>> trials = [Trial(0.5, 30.0, 2.0), Trial(1.0, 25.0, 2.05), Trial(2.0, 10.0, 3.0)]
     >>> choose(trials, base_u_wer=2.0, max_rise=5.0)
     1.0
+    >>> choose([Trial(0.0, 1.5, 3.0), Trial(0.25, 1.4, 3.0)], base_u_wer=2.0, max_rise=5.0)
+    0.25
     """
     if not trials:
         raise CattError("no value to choose from")
     allowed = [t for t in trials if u_wer_allowed(t, base_u_wer, max_rise)]
     if allowed:
         return min(allowed, key=_b_wer_key).value
-    best = min(trials, key=lambda t: (t.u_wer, t.value))
+    best = min(trials, key=lambda t: (t.u_wer, *_b_wer_key(t)))
     logger.warning(
         "every value raises dev U-WER by more than %g %% over no list (%s %%); keeping %g, "
         "the one that raises it least",
