@@ -326,6 +326,17 @@ class Transcriber:
         return self.decode_features([compute_features(samples)], phrases, options)[0]
 
 
+def _changed(before: DecodingOptions, after: DecodingOptions) -> str:
+    """The fields ``after`` changes, as ``name value`` pairs ("" when none).
+
+    >>> _changed(DecodingOptions(), DecodingOptions(boost=0.5, resolve=True))
+    'boost 0.5, resolve True'
+    """
+    fields = (f.name for f in dataclasses.fields(DecodingOptions))
+    pairs = [(n, getattr(after, n)) for n in fields if getattr(after, n) != getattr(before, n)]
+    return ", ".join(f"{n} {v}" for n, v in pairs)
+
+
 def _uses_context(model: Any) -> bool:
     """False for a model without biasing layers (it has no phrase encoder)."""
     config = getattr(model, "config", None)
@@ -363,9 +374,6 @@ def load(path: Union[str, Path], device: Union[None, str, torch.device] = None) 
         options = DecodingOptions(**obj.get("decoding", {}))
     except (TypeError, InvalidOptionError) as e:
         raise CheckpointError(f"model file {path}: bad tuned decoding settings: {e}") from None
-    if obj.get("decoding"):
-        settings = ", ".join(f"{k} {v}" for k, v in obj["decoding"].items())
-        logger.info("%s: decoding with its tuned settings (%s)", path, settings)
     return Transcriber(model, tokenizer, options=options)
 
 
@@ -416,6 +424,9 @@ def transcribe_files(
     for path in phrase_files:
         load_phrases(path)  # bad phrase files fail before the model is loaded
     transcriber = load(model_path)
+    tuned = _changed(DecodingOptions(), transcriber.options)
+    if tuned:
+        logger.info("%s: its tuned settings are the defaults: %s", model_path, tuned)
     options = dataclasses.replace(transcriber.options, **given)
     phrases = transcriber.prepare_phrases(check_phrase_files(transcriber.tokenizer, phrase_files))
     status = 0
