@@ -110,6 +110,37 @@ def test_heldout_names_never_occur_in_training_text(tiny_plan) -> None:
     assert checked > 300
 
 
+def test_adapt_names_are_new_to_every_other_split(tiny_plan) -> None:
+    """The biasing stage trains on the adapt split's names: no other split may say or list one."""
+    others = [u.text for s in ("train", "dev", "test") for u in tiny_plan.utterances[s]]
+    other_words = {w for t in others for w in t.split()}
+    other_words |= {
+        w
+        for s in ("train", "dev", "test")
+        for h in tiny_plan.households[s]
+        for phrase in list(h.contacts) + [d.name for d in h.devices]
+        for w in phrase.split()
+    }
+    nouns = {
+        w
+        for inv in build_inventories(0).values()
+        for n, _ in inv.nouns + inv.titles
+        for w in n.split()
+    }
+    homes = tiny_plan.households["adapt"]
+    assert len(homes) == 3 * SIZES["tiny"].households["adapt"]
+    for home in homes:
+        for phrase in list(home.contacts) + [d.name for d in home.devices]:
+            assert not any(_contains(t, phrase) for t in others), phrase
+            assert not (set(phrase.split()) - nouns) & other_words, phrase
+    # Real names come respelled (``kaytlyn``), as test households hold unheard spellings.
+    inv = build_inventories(seed=0, carrier_words=carrier_words())["en"]
+    assert len(inv.adapt.first_names) > len(inv.seen.first_names) / 2
+    assert not set(inv.adapt.first_names) & (
+        set(inv.seen.first_names) | set(inv.heldout.first_names)
+    )
+
+
 def test_homophone_spellings_are_split_between_training_and_test() -> None:
     inv = build_inventories(seed=0, carrier_words=carrier_words())
     for lang in LANGS:
@@ -126,7 +157,7 @@ def test_voices_are_varied_and_some_held_out(tiny_plan) -> None:
         return utt.voice.variant
 
     heldout_accents = {a for accents in HELDOUT_ACCENTS.values() for a in accents}
-    for split in ("train", "dev"):
+    for split in ("train", "adapt", "dev"):
         for utt in tiny_plan.utterances[split]:
             assert variant(utt) not in HELDOUT_VARIANTS and utt.voice.accent not in heldout_accents
     test = tiny_plan.utterances["test"]
@@ -178,7 +209,7 @@ def test_heldout_lists_use_only_characters_of_the_training_text(size: str) -> No
     plan = plan_corpus(size, LANGS, seed=0)
     for lang in LANGS:
         chars = {c for u in plan.utterances["train"] if u.lang == lang for c in u.text}
-        for split in ("dev", "test"):
+        for split in ("adapt", "dev", "test"):
             for home in plan.households[split]:
                 if home.lang == lang:
                     names = list(home.contacts) + [d.name for d in home.devices]

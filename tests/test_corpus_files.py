@@ -17,7 +17,7 @@ from catt.data.smarthome import prepare_smarthome
 from catt.data.smarthome.stats import corpus_stats, format_stats
 from catt.data.smarthome.synthesis import SynthesisJob, Voice, synthesize, wav_num_samples
 
-SPLITS = ("train", "dev", "test")
+SPLITS = ("train", "adapt", "dev", "test")
 
 
 def _manifest(data: Path, kind: str, split: str):
@@ -31,14 +31,15 @@ def _lines(path: Path) -> list:
 def test_layout_and_corpus_json(micro_corpus: Path) -> None:
     meta = json.loads((micro_corpus / "corpus.json").read_text())
     assert meta["size"] == "micro" and meta["langs"] == ["en", "es", "fr"] and meta["seed"] == 0
-    assert [meta["splits"][s]["utterances"] for s in SPLITS] == [42, 12, 12]
+    assert [meta["splits"][s]["utterances"] for s in SPLITS] == [42, 12, 12, 12]
     for split in SPLITS:
         wavs = sorted((micro_corpus / "wav" / split).glob("*.wav"))
         assert len(wavs) == meta["splits"][split]["utterances"]
         for kind in ("recordings", "supervisions", "cuts"):
             assert (micro_corpus / "manifests" / f"smarthome_{kind}_{split}.jsonl.gz").is_file()
     homes = sorted(p.name for p in (micro_corpus / "households").iterdir())
-    assert "en-train-000" in homes and "fr-test-001" in homes and len(homes) == 15
+    assert "en-train-000" in homes and "fr-test-001" in homes and "es-adapt-000" in homes
+    assert len(homes) == 18
     assert not list(micro_corpus.rglob(".tmp-*"))
 
 

@@ -27,14 +27,14 @@ def _touch(path: Path) -> None:
 
 
 def test_prefix_and_splits_are_inferred_from_the_manifests(tmp_path: Path) -> None:
-    for split in ("test", "train", "dev"):
+    for split in ("test", "train", "adapt", "dev"):
         _touch(tmp_path / f"manifests/smarthome_recordings_{split}.jsonl.gz")
     (tmp_path / "households/h1").mkdir(parents=True)
     (tmp_path / "households/h1/contacts.txt").write_text("Ann Lee\n")
     (tmp_path / "households/h1/devices.txt").write_text("noodle lamp\nann lee\n")
     corpus = open_corpus(tmp_path)
     assert (corpus.prefix, corpus.group_kind) == ("smarthome", "household")
-    assert corpus.splits() == ["train", "dev", "test"]
+    assert corpus.splits() == ["train", "adapt", "dev", "test"]
     assert [p.text for p in corpus.context_lists(["h1"])["h1"]] == ["ann lee", "noodle lamp"]
     with pytest.raises(CattError, match="households.*h9"):
         corpus.context_lists(["h9"])

@@ -56,7 +56,7 @@ CONTEXT_GROUP_KINDS: Tuple[str, ...] = ("household", "utterance", "none")
 """What a context group is: a household (lists shared by its utterances), one utterance (its
 own list holds words it says), or nothing (the corpus has no phrase lists)."""
 
-_SPLIT_ORDER = ("train", "dev", "valid", "test")
+_SPLIT_ORDER = ("train", "adapt", "dev", "valid", "test")
 _MANIFEST = re.compile(
     r"^(?P<prefix>[a-z0-9]+)_(recordings|supervisions|cuts)_(?P<split>[A-Za-z0-9_.-]+)\.jsonl\.gz$"
 )
@@ -198,7 +198,8 @@ class Corpus:
         return path
 
     def splits(self, kind: str = "recordings") -> List[str]:
-        """The splits with a ``kind`` manifest: train, dev, valid, test first, then by name."""
+        """The splits with a ``kind`` manifest: train, adapt, dev, valid, test first, then by
+        name."""
         found = []
         for path in (self.root / "manifests").glob(f"{self.prefix}_{kind}_*.jsonl.gz"):
             found.append(path.name[len(f"{self.prefix}_{kind}_") : -len(".jsonl.gz")])

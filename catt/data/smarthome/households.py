@@ -1,7 +1,8 @@
 """Synthetic households: each has its own contact list and device list.
 
 Training households draw from the seen name pools, dev and test households from the held-out
-pools, so a test household's contacts and devices never occur in training text.
+pools, so a test household's contacts and devices never occur in training text; adapt
+households from invented words of their own (:data:`catt.data.smarthome.names.ADAPT_INVENTED`).
 
 >>> from catt.data.smarthome.names import build_inventories
 >>> inv = build_inventories(seed=0)["en"]
@@ -87,7 +88,7 @@ def make_households(
             the characters of the training text, so a tokenizer trained on it spells them all).
     """
     rng = random.Random(f"smarthome-households-{seed}-{lang}-{split}")
-    pools = inventory.seen if split == "train" else inventory.heldout
+    pools = {"train": inventory.seen, "adapt": inventory.adapt}.get(split, inventory.heldout)
     out = []
     for index in range(count):
         taken: set = set()

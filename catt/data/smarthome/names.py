@@ -152,6 +152,71 @@ heart; it has to spell what it hears and read the phrase list, which is what bia
 HELDOUT_INVENTED = 200
 """Invented words per language on the held-out side (dev and test households)."""
 
+ADAPT_INVENTED = 600
+"""Invented words per language for the ``adapt`` households, found in no other split: the
+biasing stage of training learns there to read names the transducer has never heard, which is
+what it must do at test time (a name heard in training the transducer knows by heart)."""
+
+# Spelling changes that keep a name's sound (``caitlin`` -> ``caytlin``): the adapt households'
+# real names are seen names respelled so, as a test household's are the held-out spelling of a
+# homophone group (:func:`respell`).
+_RESPELLINGS: Dict[str, Tuple[Tuple[str, str], ...]] = {
+    "en": (
+        ("y", "i"),
+        ("i", "y"),
+        ("ph", "f"),
+        ("f", "ph"),
+        ("ck", "k"),
+        ("c", "k"),
+        ("k", "c"),
+        ("ey", "y"),
+        ("ie", "y"),
+        ("ll", "l"),
+        ("l", "ll"),
+        ("tt", "t"),
+        ("t", "tt"),
+        ("nn", "n"),
+        ("n", "nn"),
+        ("ee", "ea"),
+        ("ea", "ee"),
+        ("ai", "ay"),
+        ("ay", "ai"),
+        ("s", "ss"),
+    ),
+    "es": (
+        ("v", "b"),
+        ("b", "v"),
+        ("ll", "y"),
+        ("y", "ll"),
+        ("z", "s"),
+        ("s", "z"),
+        ("ce", "se"),
+        ("ci", "si"),
+        ("qu", "k"),
+        ("ca", "ka"),
+        ("co", "ko"),
+        ("i", "y"),
+        ("h", ""),
+        ("j", "g"),
+    ),
+    "fr": (
+        ("ph", "f"),
+        ("f", "ph"),
+        ("y", "i"),
+        ("i", "y"),
+        ("ll", "l"),
+        ("l", "ll"),
+        ("tt", "t"),
+        ("t", "tt"),
+        ("nn", "n"),
+        ("n", "nn"),
+        ("eau", "o"),
+        ("au", "o"),
+        ("c", "k"),
+        ("qu", "k"),
+    ),
+}
+
 
 @dataclass(frozen=True)
 class Device:
@@ -186,13 +251,15 @@ class NamePools:
 
 @dataclass(frozen=True)
 class LanguageInventory:
-    """One language's name pools: ``seen`` for training households, ``heldout`` for dev/test."""
+    """One language's name pools: ``seen`` for training households, ``heldout`` for dev/test,
+    ``adapt`` (seen names respelled, new invented words) for the adapt split."""
 
     lang: str
     seen: NamePools
     heldout: NamePools
     nouns: Tuple[Tuple[str, str], ...]
     titles: Tuple[Tuple[str, str], ...]
+    adapt: NamePools = NamePools((), (), (), (), ())
 
     def shared_words(self) -> FrozenSet[str]:
         """Words both sides use (device nouns and titles)."""
@@ -229,6 +296,34 @@ def invented_word(lang: str, rng: random.Random, syllables: Sequence[int] = (2, 
         coda = rng.choice(codas)
         parts.append(rng.choice(onsets) + rng.choice(vowels) + ("" if coda == "-" else coda))
     return "".join(parts)
+
+
+def respell(lang: str, word: str, rng: random.Random) -> str:
+    """``word`` with one of ``lang``'s sound-keeping spelling changes, drawn by ``rng`` among
+    those that apply (``word`` itself when none does).
+
+    >>> respell("en", "stuart", random.Random(0)) != "stuart"
+    True
+    """
+    options = [(old, new) for old, new in _RESPELLINGS[lang] if old in word[1:]]
+    if not options:
+        return word
+    old, new = rng.choice(options)
+    starts = [i for i in range(1, len(word)) if word.startswith(old, i)]
+    i = rng.choice(starts)
+    return word[:i] + new + word[i + len(old) :]
+
+
+def _respelled(
+    lang: str, names: Iterable[str], rng: random.Random, taken: FrozenSet[str]
+) -> Tuple[str, ...]:
+    """One new spelling of each name (word by word) that is no word of ``taken``."""
+    out = []
+    for name in names:
+        words = [respell(lang, w, rng) for w in name.split()]
+        if all(len(w) > 1 and not _TRIPLE.search(w) for w in words) and not set(words) & taken:
+            out.append(" ".join(words))
+    return tuple(dict.fromkeys(out))
 
 
 def _groups(spec: str) -> List[List[str]]:
@@ -322,7 +417,8 @@ def build_inventories(
     """Name inventories of every language, deterministic for ``seed``.
 
     A held-out word is dropped when training text of any language could contain it: a seen
-    name, a device noun or title, or one of ``carrier_words`` (the grammar's own words).
+    name, a device noun or title, or one of ``carrier_words`` (the grammar's own words). The
+    adapt words are none of these, nor a held-out word.
     """
     rng = random.Random(f"smarthome-names-{seed}")
     specs = [s for table in (_FIRST, _LAST, _QUALIFIERS, _NICKS) for s in table.values()]
@@ -332,6 +428,8 @@ def build_inventories(
     for inv in raw.values():
         forbidden |= inv.seen.words() | inv.shared_words()
     frozen = frozenset(forbidden)
+    # Drawn last and from their own stream, so that the other sides do not depend on them.
+    taken |= forbidden | {w for inv in raw.values() for w in inv.heldout.words()}
     return {
         lang: LanguageInventory(
             lang=inv.lang,
@@ -339,6 +437,20 @@ def build_inventories(
             heldout=_drop_words(inv.heldout, frozen),
             nouns=inv.nouns,
             titles=inv.titles,
+            adapt=_adapt_pools(lang, inv.seen, seed, taken),
         )
         for lang, inv in raw.items()
     }
+
+
+def _adapt_pools(lang: str, seen: NamePools, seed: int, taken: set) -> NamePools:
+    """The adapt side: the seen names respelled and new invented words, none of them a word of
+    another side (``taken``)."""
+    rng = random.Random(f"smarthome-names-{seed}-adapt-{lang}")
+    invented = tuple(_invented(lang, rng, ADAPT_INVENTED, taken))
+    frozen = frozenset(taken)
+    return NamePools(
+        *(_respelled(lang, pool, rng, frozen) for pool in (seen.first_names, seen.last_names)),
+        *(_respelled(lang, pool, rng, frozen) for pool in (seen.qualifiers, seen.nicknames)),
+        invented,
+    )

@@ -7,7 +7,7 @@ written last) returns at once.
 
 >>> plan = plan_corpus("micro", ["en"], seed=0)
 >>> [len(plan.utterances[s]) for s in SPLITS]
-[14, 4, 4]
+[14, 4, 4, 4]
 >>> plan.utterances["train"][0].id
 'en-train-00000'
 """
@@ -51,7 +51,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SPLITS: Tuple[str, ...] = ("train", "dev", "test")
+SPLITS: Tuple[str, ...] = ("train", "adapt", "dev", "test")
+"""``adapt``: households whose names no other split has, spoken by training voices, for the
+biasing stage of training (docs/training.md)."""
 
 
 @dataclass(frozen=True)
@@ -67,20 +69,20 @@ class SizeSpec:
 # The one table of corpus sizes (counts are per language).
 SIZES: Mapping[str, SizeSpec] = {
     "micro": SizeSpec(
-        utterances={"train": 14, "dev": 4, "test": 4},
-        households={"train": 2, "dev": 1, "test": 2},
+        utterances={"train": 14, "adapt": 4, "dev": 4, "test": 4},
+        households={"train": 2, "adapt": 1, "dev": 1, "test": 2},
         contacts=(5, 10),
         devices=(3, 6),
     ),
     "tiny": SizeSpec(
-        utterances={"train": 1000, "dev": 50, "test": 100},
-        households={"train": 15, "dev": 3, "test": 8},
+        utterances={"train": 1000, "adapt": 100, "dev": 50, "test": 100},
+        households={"train": 15, "adapt": 5, "dev": 3, "test": 8},
         contacts=(20, 60),
         devices=(5, 20),
     ),
     "base": SizeSpec(
-        utterances={"train": 8000, "dev": 300, "test": 600},
-        households={"train": 100, "dev": 10, "test": 20},
+        utterances={"train": 8000, "adapt": 600, "dev": 300, "test": 600},
+        households={"train": 100, "adapt": 20, "dev": 10, "test": 20},
         contacts=(20, 300),
         devices=(5, 40),
     ),
