@@ -250,7 +250,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_train_bpe)
 
     p = sub.add_parser("train", help="train a model from a YAML config")
-    p.add_argument("--config", type=Path, required=True)
+    p.add_argument(
+        "--config",
+        type=Path,
+        required=True,
+        action="append",
+        help="a YAML config; given again, the later file's keys win (e.g. a stage's changes)",
+    )
     p.add_argument("--exp-dir", type=Path, required=True)
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
     p.add_argument(

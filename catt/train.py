@@ -2,8 +2,9 @@
 
 ``train(config, exp_dir, resume=..., overrides=[...])`` reads a YAML config (sections ``data``,
 ``model``, ``context``, ``train``; see :class:`TrainConfig`), trains a transducer with the k2
-pruned loss on ``DATA/manifests/{prefix}_cuts_train.jsonl.gz`` (validation on the ``dev`` split
-when there is one; see :mod:`catt.data.corpus`) and writes into ``exp_dir``::
+pruned loss on ``DATA/manifests/{prefix}_cuts_train.jsonl.gz`` (or another split:
+``data.train_split``; validation on the ``dev`` split when there is one; see
+:mod:`catt.data.corpus`) and writes into ``exp_dir``::
 
     config.yaml                      the resolved config (overrides applied, vocab filled in)
     train.log                        the log of rank 0
@@ -98,11 +99,14 @@ class DataOptions:
         dir: the corpus directory (manifests, households, ``lang/bpe.model``).
         max_duration: seconds of audio per batch and process.
         num_buckets: duration buckets of the dynamic bucketing sampler.
+        train_split: the split trained on (``DATA/manifests/{prefix}_cuts_{train_split}``);
+            the smart-home recipe's biasing stage trains on ``adapt``.
     """
 
     dir: str = ""
     max_duration: float = 60.0
     num_buckets: int = 10
+    train_split: str = "train"
 
     def __post_init__(self) -> None:
         if not self.dir:
@@ -136,6 +140,8 @@ class TrainOptions:
         prune_range, am_scale, lm_scale: k2 pruned-loss settings.
         context_start_step: steps trained without any phrase list (the plain transducer)
             before the context is switched on.
+        trainable: the parameters trained, by name or name prefix at a dot (e.g.
+            ``joiner.pointer``); the others stay frozen. None: all of them.
     """
 
     epochs: int = 10
@@ -156,6 +162,7 @@ class TrainOptions:
     am_scale: float = 0.0
     lm_scale: float = 0.25
     context_start_step: int = 0
+    trainable: Optional[List[str]] = None
 
     def __post_init__(self) -> None:
         for name in ("epochs", "lr", "grad_clip", "log_every", "checkpoint_every", "keep_last"):
@@ -169,6 +176,13 @@ class TrainOptions:
         if not 0.0 <= self.vtlp < 0.5:
             raise ConfigError(f"train.vtlp must be in [0, 0.5), got {self.vtlp}")
         _check_positive("train.prune_range", self.prune_range)
+        names = self.trainable
+        if names is not None and (
+            not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names)
+        ):
+            raise ConfigError(
+                f"train.trainable must be a non-empty list of parameter names, got {names!r}"
+            )
         if not 1 <= self.average_last <= self.keep_last:
             raise ConfigError(
                 f"train.average_last must be in [1, keep_last={self.keep_last}], "
@@ -297,9 +311,23 @@ def apply_overrides(d: Dict[str, Any], overrides: Sequence[str]) -> Dict[str, An
     return d
 
 
-def load_train_config(path: PathLike, overrides: Sequence[str] = ()) -> TrainConfig:
-    """Read a YAML config, apply ``--set`` overrides, validate."""
-    path = Path(path)
+def load_train_config(
+    path: Union[PathLike, Sequence[PathLike]], overrides: Sequence[str] = ()
+) -> TrainConfig:
+    """Read a YAML config, or several merged in order (a later file's keys win, section by
+    section), apply ``--set`` overrides, validate."""
+    paths = [Path(path)] if isinstance(path, (str, Path)) else [Path(p) for p in path]
+    raw: Dict[str, Any] = {}
+    for p in paths:
+        raw = _merged(raw, _read_config(p))
+    where = ", ".join(str(p) for p in paths)
+    try:
+        return TrainConfig.from_dict(apply_overrides(raw, overrides))
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
+
+
+def _read_config(path: Path) -> Dict[str, Any]:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
@@ -308,10 +336,22 @@ def load_train_config(path: PathLike, overrides: Sequence[str] = ()) -> TrainCon
         raise ConfigError(f"{path}: cannot read the config: {_one_line(e)}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a config is a mapping of sections")
-    try:
-        return TrainConfig.from_dict(apply_overrides(raw, overrides))
-    except ConfigError as e:
-        raise ConfigError(f"{path}: {e}") from None
+    return raw
+
+
+def _merged(base: Mapping[str, Any], top: Mapping[str, Any]) -> Dict[str, Any]:
+    """``top`` over ``base``, mappings merged key by key.
+
+    >>> _merged({"train": {"lr": 1, "seed": 2}}, {"train": {"lr": 3}, "data": {"dir": "d"}})
+    {'train': {'lr': 3, 'seed': 2}, 'data': {'dir': 'd'}}
+    """
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def _one_line(e: BaseException) -> str:
@@ -334,6 +374,36 @@ def lr_factor(step: int, warmup_steps: int) -> float:
 
 
 # ----------------------------------------------------------------------------- checkpoints
+
+
+def _freeze_all_but(model: torch.nn.Module, names: Sequence[str]) -> None:
+    """Freeze every parameter of ``model`` but those named by ``names`` (names or prefixes).
+
+    A name that matches nothing is skipped with a warning (one config serves models with and
+    without, say, a list pointer).
+
+    Raises:
+        ConfigError: no name matches any parameter (the message lists the modules).
+    """
+
+    def matches(param: str, name: str) -> bool:
+        return param == name or param.startswith(name + ".")
+
+    params = dict(model.named_parameters())
+    modules = ", ".join(sorted({p.split(".")[0] for p in params}))
+    found = [n for n in names if any(matches(p, n) for p in params)]
+    if not found:
+        raise ConfigError(
+            f"train.trainable: no parameter is named {', '.join(names)} or starts with it; "
+            f"the model's modules: {modules}"
+        )
+    for name in sorted(set(names) - set(found)):
+        logger.warning("train.trainable: this model has no parameter %s (skipped)", name)
+    for param, value in params.items():
+        value.requires_grad_(any(matches(param, name) for name in found))
+    kept = sum(v.numel() for v in params.values() if v.requires_grad)
+    total = sum(v.numel() for v in params.values())
+    logger.info("training %d of %d parameters (train.trainable)", kept, total)
 
 
 def list_checkpoints(exp_dir: PathLike) -> List[Path]:
@@ -475,12 +545,17 @@ class Trainer:
         _seed_everything(self.opts.seed)
         self.model = build_model(self.model_config).to(self.device)
         self._broadcast_parameters()
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.opts.lr)
+        if self.opts.trainable is not None:
+            _freeze_all_but(self.model, self.opts.trainable)
+        trained = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(trained, lr=self.opts.lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: lr_factor(s, self.opts.warmup_steps)
         )
         self.corpus = open_corpus(self.data_dir)
-        train_path = self.corpus.require("cuts", "train", "run `catt compute-fbank` first")
+        train_path = self.corpus.require(
+            "cuts", config.data.train_split, "run `catt compute-fbank` first"
+        )
         self.train_cuts = load_manifest_lazy(train_path)
         self.train_loader, self.train_sampler = self._loader(self.train_cuts, training=True)
         dev_path = self.corpus.manifest("cuts", "dev")
@@ -1009,7 +1084,7 @@ def _start(trainer: Trainer, resume: bool, init_from: Optional[Path] = None) -> 
 
 
 def train(
-    config_path: Path,
+    config_path: Union[PathLike, Sequence[PathLike]],
     exp_dir: Path,
     *,
     resume: bool,
@@ -1019,7 +1094,7 @@ def train(
     """Train from a YAML config into ``exp_dir``; return the final model file ``exp_dir/model.pt``.
 
     Args:
-        config_path: the YAML config (see :class:`TrainConfig`).
+        config_path: the YAML config (see :class:`TrainConfig`), or several merged in order.
         exp_dir: the experiment directory (created).
         resume: continue from the latest checkpoint in ``exp_dir`` (a fresh start if none).
         overrides: ``key.sub=value`` items applied over the config.
@@ -1047,7 +1122,9 @@ def train(
             trainer.writer = SummaryWriter(str(exp_dir / "tensorboard"))
         logger.info(
             "training %s on %d process(es), device %s, %d parameters",
-            config_path,
+            config_path
+            if isinstance(config_path, (str, Path))
+            else " + ".join(map(str, config_path)),
             info.world_size,
             info.device,
             sum(p.numel() for p in trainer.model.parameters()),

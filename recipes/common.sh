@@ -46,8 +46,8 @@ condition_files() {
   for entry in "$@"; do echo "$out_dir/${entry%%|*}.jsonl"; done
 }
 
-# train_model CONF EXP DATA [--set KEY=VALUE]...: train into EXP (resuming an interrupted run)
-# unless EXP/model.pt exists already.
+# train_model CONF EXP DATA [catt train flags]...: train into EXP (resuming an interrupted run)
+# unless EXP/model.pt exists already; the flags follow (--set KEY=VALUE, --config, --init-from).
 train_model() {
   local conf=$1 exp_dir=$2 data_dir=$3
   shift 3

@@ -469,9 +469,59 @@ def test_config_round_trip_and_overrides(corpus: Path, tmp_path: Path) -> None:
         assert conf.train.average_last <= conf.train.keep_last
 
 
+def test_a_later_config_file_overlays_the_earlier_ones(corpus: Path, tmp_path: Path) -> None:
+    """The recipe's biasing stage: conf/SIZE.yaml, then conf/biasing.yaml over it."""
+    base = write_config(tmp_path / "base.yaml", corpus)
+    stage = tmp_path / "stage.yaml"
+    stage.write_text("train:\n  lr: 0.5\n  trainable: [joiner]\ndata:\n  train_split: dev\n")
+    config = load_train_config([base, stage], ["train.max_steps=3"])
+    alone = load_train_config(base)
+    assert (config.train.lr, config.train.trainable, config.train.max_steps) == (0.5, ["joiner"], 3)
+    assert config.data.train_split == "dev" and config.data.dir == alone.data.dir
+    assert config.train.seed == alone.train.seed and config.model == alone.model
+    recipe = REPO / "recipes/smarthome/conf"
+    for name in ("micro", "tiny", "base"):
+        conf = load_train_config([recipe / f"{name}.yaml", recipe / "biasing.yaml"])
+        assert conf.data.train_split == "adapt" and conf.train.trainable
+    with pytest.raises(ConfigError, match=r"stage.yaml: .*unknown key 'lrr'"):
+        stage.write_text("train:\n  lrr: 1\n")
+        load_train_config([base, stage])
+
+
+def test_the_train_split_and_trainable_parameters(
+    corpus: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = load_train_config(
+        write_config(tmp_path / "c.yaml", corpus),
+        ["data.train_split=dev", "train.trainable=[joiner.out,context_encoder,joiner.pointer]"],
+    )
+    trainer = Trainer(config, tmp_path / "exp", DistInfo())
+    assert {c.id.split("-")[0] for c in trainer.train_cuts} == {"dev"}
+    assert "this model has no parameter joiner.pointer (skipped)" in caplog.text
+    before = {k: v.detach().clone() for k, v in trainer.model.named_parameters()}
+    trainer.train_step(next(iter(trainer.train_loader)))
+    for name, value in trainer.model.named_parameters():
+        trained = name.startswith(("joiner.out.", "context_encoder."))
+        assert value.requires_grad == trained, name
+        assert torch.equal(value, before[name]) != trained, name
+    missing = load_train_config(
+        write_config(tmp_path / "d.yaml", corpus), ["data.train_split=adapt"]
+    )
+    with pytest.raises(CattError, match=r"_cuts_adapt.jsonl.gz is missing"):
+        Trainer(missing, tmp_path / "exp2", DistInfo())
+    wrong = load_train_config(
+        write_config(tmp_path / "e.yaml", corpus), ["train.trainable=[joiner.outt]"]
+    )
+    with pytest.raises(
+        ConfigError, match=r"no parameter is named joiner.outt or .*modules: .*encoder"
+    ):
+        Trainer(wrong, tmp_path / "exp3", DistInfo())
+
+
 @pytest.mark.parametrize(
     "overrides, message",
     [
+        (["train.trainable=[]"], r"train.trainable must be a non-empty list of parameter names"),
         (["train.lrr=1"], r"unknown key 'lrr' in section 'train'; valid keys: .*lr, "),
         (["trian.lr=1"], r"unknown key 'trian' in config; valid keys: context, data, model, train"),
         (["train.epochs=two"], r"train.epochs must be int, got 'two'"),

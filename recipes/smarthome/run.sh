@@ -3,7 +3,7 @@
 # transducer trained on it, decoded with and without the households' phrase lists, and a report.
 #
 #   recipes/smarthome/run.sh [--size micro|tiny|base] [--stage N] [--stop-stage N] [--jobs N]
-#                            [--boost W] [--exp-dir DIR] [--set KEY=VALUE]...
+#                            [--boost W] [--exp-dir DIR] [--set KEY=VALUE]... [--biasing-stage]
 #
 # Stages (each skips work that is already done, so a rerun resumes):
 #   0  synthesize the corpus: WAVs, Lhotse manifests, household phrase lists
@@ -15,7 +15,9 @@
 # Data goes to data/smarthome-SIZE, the experiment to exp/smarthome-SIZE (relative to the
 # current directory) or --exp-dir. --set overrides a key of conf/SIZE.yaml for training (e.g.
 # --set model.encoder.conv_kernel=0): an ablation on the same data, in its own --exp-dir.
-# --boost W fixes the boost instead of tuning it.
+# --boost W fixes the boost instead of tuning it. --biasing-stage ends stage 2 with the biasing
+# stage (conf/biasing.yaml: the list pointer and biasing layers go on learning on the adapt
+# split, the rest frozen) into EXP/biasing, where stages 3-4 then write.
 set -euo pipefail
 
 size=tiny
@@ -24,10 +26,11 @@ stop_stage=4
 jobs=2
 boost=""
 exp=""
+biasing_stage=0
 overrides=()
 recipe_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-usage() { sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --size) size=$2; shift 2 ;;
@@ -37,6 +40,7 @@ while [ $# -gt 0 ]; do
     --boost) boost=$2; shift 2 ;;
     --exp-dir) exp=$2; shift 2 ;;
     --set) overrides+=(--set "$2"); shift 2 ;;
+    --biasing-stage) biasing_stage=1; shift ;;
     -h|--help) usage 0 ;;
     *) echo "run.sh: unknown option $1" >&2; usage 2 ;;
   esac
@@ -54,6 +58,8 @@ boosts=${boost:-0.5,1,1.5,2}  # the boosts stage 3 tries on dev
 
 data=data/smarthome-$size
 exp=${exp:-exp/smarthome-$size}
+out=$exp  # the model stages 3-4 read ($out/model.pt) and where they write
+[ "$biasing_stage" = 1 ] && out=$exp/biasing
 log_tag=smarthome-$size
 # shellcheck source=../common.sh
 . "$recipe_dir/../common.sh"
@@ -78,21 +84,26 @@ if run_stage 2; then
   log "stage 2: train ($conf) into $exp"
   t=$(date +%s)
   train_model "$conf" "$exp" "$data" ${overrides[@]+"${overrides[@]}"}
+  if [ "$biasing_stage" = 1 ]; then
+    log "stage 2: the biasing stage (conf/biasing.yaml) into $out"
+    train_model "$conf" "$out" "$data" --config "$recipe_dir/conf/biasing.yaml" \
+      --init-from "$exp/model.pt" ${overrides[@]+"${overrides[@]}"}
+  fi
   stage_time 2 "$t"
 fi
 
 if run_stage 3; then
   log "stage 3: tune the boost ($boosts) and the transducer's weight on dev"
   t=$(date +%s)
-  catt tune --model "$exp/model.pt" --data "$data" --split dev --out "$exp/tune" --boosts "$boosts" \
+  catt tune --model "$out/model.pt" --data "$data" --split dev --out "$out/tune" --boosts "$boosts" \
     --save-to-model
 fi
 # The weights stage 3 chose (a stage-4-only run needs the condition names alone).
 boost=${boosts%%,*}
 resolve_transducer=0.25
-if [ -f "$exp/tune/tuning.json" ]; then
-  boost=$(json_field "$exp/tune/tuning.json" boost)
-  resolve_transducer=$(json_field "$exp/tune/tuning.json" resolve_transducer)
+if [ -f "$out/tune/tuning.json" ]; then
+  boost=$(json_field "$out/tune/tuning.json" boost)
+  resolve_transducer=$(json_field "$out/tune/tuning.json" resolve_transducer)
 fi
 
 # name | catt decode flags. The goals are read at 100 distractors; the distractor sweep is run
@@ -114,15 +125,15 @@ conditions=(
 if run_stage 3; then
   log "stage 3: decode the test split under ${#conditions[@]} conditions" \
     "(boost $boost, transducer weight $resolve_transducer)"
-  decode_conditions "$exp/model.pt" "$data" test "$exp/decode" "" "${conditions[@]}"
+  decode_conditions "$out/model.pt" "$data" test "$out/decode" "" "${conditions[@]}"
   stage_time 3 "$t"
 fi
 
 if run_stage 4; then
   log "stage 4: report"
   t=$(date +%s)
-  mapfile -t results < <(condition_files "$exp/decode" "${conditions[@]}")
-  catt report "${results[@]}" --out "$exp"
+  mapfile -t results < <(condition_files "$out/decode" "${conditions[@]}")
+  catt report "${results[@]}" --out "$out"
   stage_time 4 "$t"
-  log "report: $exp/report.md"
+  log "report: $out/report.md"
 fi
