@@ -160,61 +160,10 @@ what it must do at test time (a name heard in training the transducer knows by h
 # Spelling changes that keep a name's sound (``caitlin`` -> ``caytlin``): the adapt households'
 # real names are seen names respelled so, as a test household's are the held-out spelling of a
 # homophone group (:func:`respell`).
-_RESPELLINGS: Dict[str, Tuple[Tuple[str, str], ...]] = {
-    "en": (
-        ("y", "i"),
-        ("i", "y"),
-        ("ph", "f"),
-        ("f", "ph"),
-        ("ck", "k"),
-        ("c", "k"),
-        ("k", "c"),
-        ("ey", "y"),
-        ("ie", "y"),
-        ("ll", "l"),
-        ("l", "ll"),
-        ("tt", "t"),
-        ("t", "tt"),
-        ("nn", "n"),
-        ("n", "nn"),
-        ("ee", "ea"),
-        ("ea", "ee"),
-        ("ai", "ay"),
-        ("ay", "ai"),
-        ("s", "ss"),
-    ),
-    "es": (
-        ("v", "b"),
-        ("b", "v"),
-        ("ll", "y"),
-        ("y", "ll"),
-        ("z", "s"),
-        ("s", "z"),
-        ("ce", "se"),
-        ("ci", "si"),
-        ("qu", "k"),
-        ("ca", "ka"),
-        ("co", "ko"),
-        ("i", "y"),
-        ("h", ""),
-        ("j", "g"),
-    ),
-    "fr": (
-        ("ph", "f"),
-        ("f", "ph"),
-        ("y", "i"),
-        ("i", "y"),
-        ("ll", "l"),
-        ("l", "ll"),
-        ("tt", "t"),
-        ("t", "tt"),
-        ("nn", "n"),
-        ("n", "nn"),
-        ("eau", "o"),
-        ("au", "o"),
-        ("c", "k"),
-        ("qu", "k"),
-    ),
+_RESPELLINGS: Dict[str, str] = {  # "a=b": a -> b and b -> a; "a>b": a -> b only
+    "en": "y=i ph=f ck>k c=k ey>y ie>y ll=l tt=t nn=n ee=ea ai=ay s>ss",
+    "es": "v=b ll=y z=s ce>se ci>si qu>k ca>ka co>ko i>y h> j>g",
+    "fr": "ph=f y=i ll=l tt=t nn=n eau>o au>o c>k qu>k",
 }
 
 
@@ -298,6 +247,23 @@ def invented_word(lang: str, rng: random.Random, syllables: Sequence[int] = (2, 
     return "".join(parts)
 
 
+def _respellings(lang: str) -> List[Tuple[str, str]]:
+    """``lang``'s spelling changes as (old, new) pairs.
+
+    >>> _respellings("fr")[:3]
+    [('ph', 'f'), ('f', 'ph'), ('y', 'i')]
+    """
+    pairs = []
+    for item in _RESPELLINGS[lang].split():
+        if "=" in item:
+            a, b = item.split("=")
+            pairs += [(a, b), (b, a)]
+        else:
+            a, b = item.split(">")
+            pairs.append((a, b))
+    return pairs
+
+
 def respell(lang: str, word: str, rng: random.Random) -> str:
     """``word`` with one of ``lang``'s sound-keeping spelling changes, drawn by ``rng`` among
     those that apply (``word`` itself when none does).
@@ -305,7 +271,7 @@ def respell(lang: str, word: str, rng: random.Random) -> str:
     >>> respell("en", "stuart", random.Random(0)) != "stuart"
     True
     """
-    options = [(old, new) for old, new in _RESPELLINGS[lang] if old in word[1:]]
+    options = [(old, new) for old, new in _respellings(lang) if old in word[1:]]
     if not options:
         return word
     old, new = rng.choice(options)
