@@ -146,10 +146,27 @@ def test_interrupted_run_resumes_and_is_deterministic(micro_corpus: Path, tmp_pa
         (s.id, s.text) for s in mine
     ]
 
+    # A corpus finished before the adapt split existed gets it on a rerun, and only it.
+    meta = json.loads((out / "corpus.json").read_text())
+    del meta["splits"]["adapt"]
+    (out / "corpus.json").write_text(json.dumps(meta))
+    adapt = sorted((out / "manifests").glob("*_adapt.jsonl.gz"))
+    for path in adapt:
+        path.unlink()
+    kept = {
+        p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p.name != "corpus.json"
+    }
+    prepare_smarthome(out, size="micro", langs=["en"], seed=0, num_jobs=1)
+    assert (
+        all(p.is_file() for p in adapt)
+        and "adapt" in json.loads((out / "corpus.json").read_text())["splits"]
+    )
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept
+
 
 def test_corpus_stats_table(micro_corpus: Path) -> None:
     rows = corpus_stats(micro_corpus)
-    assert len(rows) == 3 * 4
+    assert len(rows) == 4 * 4  # train, adapt, dev, test; en, es, fr and all
     train_all = next(r for r in rows if r["split"] == "train" and r["lang"] == "all")
     assert train_all["utterances"] == 42 and train_all["households"] <= 6
     assert train_all["contacts"] > 0 and 0 < train_all["hours"] < 0.1

@@ -208,7 +208,8 @@ def _ensure_writable(out_dir: Path) -> None:
 
 
 def _check_params(out_dir: Path, params: Dict[str, Any]) -> bool:
-    """True when ``out_dir`` already holds this finished corpus; error when another one."""
+    """True when ``out_dir`` already holds this finished corpus, every split of it; error when
+    another one."""
     stamp = out_dir / ".smarthome_params.json"
     if stamp.is_file():
         old = json.loads(stamp.read_text(encoding="utf-8"))
@@ -220,7 +221,11 @@ def _check_params(out_dir: Path, params: Dict[str, Any]) -> bool:
             )
     else:
         atomic_write_text(stamp, json.dumps(params) + "\n")
-    return (out_dir / "corpus.json").is_file()
+    info = out_dir / "corpus.json"
+    if not info.is_file():
+        return False
+    # A corpus prepared before a split was added (adapt) gets it on a rerun.
+    return set(SPLITS) <= set(json.loads(info.read_text(encoding="utf-8")).get("splits", {}))
 
 
 def _build_manifests(utts: Sequence[Utterance], wavs: Sequence[Path], samples: Sequence[int]):
