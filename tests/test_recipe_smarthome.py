@@ -71,20 +71,18 @@ def test_micro_recipe_runs_every_stage(tmp_path: Path) -> None:
     assert config["train"]["max_steps"] == 2
     assert (ablation / "model.pt").is_file() and (exp / "model.pt").is_file()
 
-    # The biasing stage: the list pointer and biasing layers go on learning on the adapt split,
-    # started from the model above, and stages 3-4 write beside it.
-    run_biasing = run + ["--stage", "2", "--biasing-stage"]
+    # The biasing stage (a model with the list pointer): the pointer goes on learning on the
+    # adapt split, from the model stage 2 trained, and stages 3-4 write beside it.
+    staged = tmp_path / "exp/pointer"
+    run_biasing = run + ["--stage", "2", "--exp-dir", str(staged), "--biasing-stage"]
+    run_biasing += ["--set", "model.biasing.pointer=true", "--set", "train.max_steps=3"]
     done = subprocess.run(run_biasing, cwd=tmp_path, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "model exp/smarthome-micro/model.pt exists, skipping training" in done.stdout
-    config = yaml.safe_load((exp / "biasing/config.yaml").read_text())
-    assert (
-        config["data"]["train_split"] == "adapt"
-        and "joiner.pointer" in config["train"]["trainable"]
-    )
-    assert (
-        "initialized from exp/smarthome-micro/model.pt" in (exp / "biasing/train.log").read_text()
-    )
-    staged = json.loads((exp / "biasing/report.json").read_text())
-    assert [c["name"] for c in staged["conditions"]] == CONDITIONS
+    config = yaml.safe_load((staged / "biasing/config.yaml").read_text())
+    assert config["data"]["train_split"] == "adapt"
+    assert config["train"]["trainable"] == ["joiner.pointer"]
+    log = (staged / "biasing/train.log").read_text()
+    assert f"initialized from {staged}/model.pt" in log and "(train.trainable)" in log
+    report_b = json.loads((staged / "biasing/report.json").read_text())
+    assert [c["name"] for c in report_b["conditions"]] == CONDITIONS
     assert json.loads((exp / "report.json").read_text()) == report  # the first run's, untouched
