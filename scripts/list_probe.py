@@ -7,6 +7,10 @@ manifest, drawn with a fixed seed). The B-WER is that of those names. Two questi
 from the recipe's household lists: can the model copy a name it is given (k = 0), and can it
 find that name among others (k > 0)? Deep biasing alone (no boosting) unless ``--boost``.
 
+For a model with the list pointer it also prints the quantiles of the pointer's gate (its share
+of the non-blank probability) over every joiner call with the first list; ``--gate-shift X``
+adds X to the gate's logit, to see what the pointer would copy if the gate opened.
+
 python scripts/list_probe.py exp/smarthome-base/model.pt \\
     data/smarthome-base/manifests/smarthome_cuts_test.jsonl.gz --limit 200 \\
     --distractors 0 5 20 100
@@ -47,6 +51,7 @@ def main() -> int:
     parser.add_argument("--distractors", type=int, nargs="*", default=[0, 5, 20, 100])
     parser.add_argument("--boost", type=float, default=0.0, help="boosting weight (0: off)")
     parser.add_argument("--beam", type=int, default=1)
+    parser.add_argument("--gate-shift", type=float, default=0.0, help="added to the gate logit")
     args = parser.parse_args()
     try:
         transcriber = load(args.model)
@@ -61,6 +66,13 @@ def main() -> int:
     except CattError as e:
         print(f"list_probe: error: {e}", file=sys.stderr)
         return 2
+    gates: List[torch.Tensor] = []
+    summary: Optional[str] = None
+    pointer = getattr(transcriber.model.joiner, "pointer", None)
+    if pointer is not None:
+        with torch.no_grad():
+            pointer.gate.bias += args.gate_shift
+        pointer.gate.register_forward_hook(lambda m, i, out: gates.append(out.sigmoid().flatten()))
     pool = sorted({p for names in own for p in names})
     options = DecodingOptions(beam=args.beam, boost=args.boost, batch_size=1)
     refs = [cut.supervisions[0].text for cut in cuts]
@@ -77,6 +89,13 @@ def main() -> int:
             e = biased_word_errors(refs, hyps, own)
             label = "none" if k is None else f"own names + {k}"
             print(f"| {label} | {e.b_wer:.1f} | {e.u_wer:.1f} | {e.wer:.1f} |")
+            if k is not None and gates and summary is None:
+                g = torch.cat(gates)
+                q = " / ".join(f"{float(g.quantile(x)):.2f}" for x in (0.1, 0.5, 0.9, 0.99))
+                summary = f"gate quantiles 10/50/90/99 %, own names + {k} ({g.numel()} calls): {q}"
+            gates.clear()
+    if summary is not None:
+        print(f"\n{summary}")
     return 0
 
 
