@@ -172,19 +172,13 @@ def _add_search_arguments(p: argparse.ArgumentParser, tuned: bool = False) -> No
     def default(name: str) -> Any:
         return None if tuned else getattr(DecodingOptions, name)
 
-    if tuned:
-        p.add_argument(
-            "--resolve",
-            action=argparse.BooleanOptionalAction,
-            help="replace contact and device values by the list phrase the CTC head scores best "
-            "(default: as the model was tuned, else off)",
-        )
-    else:
-        p.add_argument(
-            "--resolve",
-            action="store_true",
-            help="replace contact and device values by the list phrase the CTC head scores best",
-        )
+    p.add_argument(
+        "--resolve",
+        action=argparse.BooleanOptionalAction,
+        default=default("resolve"),
+        help="replace contact and device values by the list phrase the CTC head scores best"
+        + (" (default: as the model was tuned, else off)" if tuned else ""),
+    )
     p.add_argument(
         "--resolve-bonus",
         type=float,

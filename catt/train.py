@@ -316,7 +316,7 @@ def load_train_config(
 ) -> TrainConfig:
     """Read a YAML config, or several merged in order (a later file's keys win, section by
     section), apply ``--set`` overrides, validate."""
-    paths = [Path(path)] if isinstance(path, (str, Path)) else [Path(p) for p in path]
+    paths = _config_paths(path)
     raw: Dict[str, Any] = {}
     for p in paths:
         raw = _merged(raw, _read_config(p))
@@ -325,6 +325,10 @@ def load_train_config(
         return TrainConfig.from_dict(apply_overrides(raw, overrides))
     except ConfigError as e:
         raise ConfigError(f"{where}: {e}") from None
+
+
+def _config_paths(path: Union[PathLike, Sequence[PathLike]]) -> List[Path]:
+    return [Path(path)] if isinstance(path, (str, Path)) else [Path(p) for p in path]
 
 
 def _read_config(path: Path) -> Dict[str, Any]:
@@ -1122,9 +1126,7 @@ def train(
             trainer.writer = SummaryWriter(str(exp_dir / "tensorboard"))
         logger.info(
             "training %s on %d process(es), device %s, %d parameters",
-            config_path
-            if isinstance(config_path, (str, Path))
-            else " + ".join(map(str, config_path)),
+            " + ".join(map(str, _config_paths(config_path))),
             info.world_size,
             info.device,
             sum(p.numel() for p in trainer.model.parameters()),

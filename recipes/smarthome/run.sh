@@ -16,8 +16,8 @@
 # current directory) or --exp-dir. --set overrides a key of conf/SIZE.yaml for training (e.g.
 # --set model.encoder.conv_kernel=0): an ablation on the same data, in its own --exp-dir.
 # --boost W fixes the boost instead of tuning it. --biasing-stage ends stage 2 with the biasing
-# stage (conf/biasing.yaml: the list pointer and biasing layers go on learning on the adapt
-# split, the rest frozen) into EXP/biasing, where stages 3-4 then write.
+# stage (conf/biasing.yaml: the list pointer goes on learning on the adapt split, the rest
+# frozen) into EXP/biasing, where stages 3-4 then write.
 set -euo pipefail
 
 size=tiny

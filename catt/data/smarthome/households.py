@@ -2,7 +2,7 @@
 
 Training households draw from the seen name pools, dev and test households from the held-out
 pools, so a test household's contacts and devices never occur in training text; adapt
-households from invented words of their own (:data:`catt.data.smarthome.names.ADAPT_INVENTED`).
+households from the adapt pools (seen names respelled, invented words of their own).
 
 >>> from catt.data.smarthome.names import build_inventories
 >>> inv = build_inventories(seed=0)["en"]

@@ -415,8 +415,5 @@ def _adapt_pools(lang: str, seen: NamePools, seed: int, taken: set) -> NamePools
     rng = random.Random(f"smarthome-names-{seed}-adapt-{lang}")
     invented = tuple(_invented(lang, rng, ADAPT_INVENTED, taken))
     frozen = frozenset(taken)
-    return NamePools(
-        *(_respelled(lang, pool, rng, frozen) for pool in (seen.first_names, seen.last_names)),
-        *(_respelled(lang, pool, rng, frozen) for pool in (seen.qualifiers, seen.nicknames)),
-        invented,
-    )
+    real = (seen.first_names, seen.last_names, seen.qualifiers, seen.nicknames)
+    return NamePools(*(_respelled(lang, pool, rng, frozen) for pool in real), invented)
