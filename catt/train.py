@@ -814,18 +814,30 @@ class Trainer:
 
     def init_weights(self, path: Path) -> None:
         """Start from the weights of a model file or checkpoint (the optimizer, schedule and
-        step start afresh). Its parameters must fit this config's model (same names, shapes)."""
+        step start afresh). Its parameters must fit this config's model (same names, shapes),
+        but for parameters the file lacks that this run trains (``train.trainable``): those
+        keep their fresh initialization, so a run may add a module to a trained model and
+        train it alone."""
         from catt.model.checkpoint import load_weights
 
         state, own = load_weights(path), self.model.state_dict()
-        problems = _misfits(state, own)
+        trained = {n for n, p in self.model.named_parameters() if p.requires_grad}
+        added = [k for k in own if k not in state and k in trained] if self.opts.trainable else []
+        problems = _misfits(state, {k: v for k, v in own.items() if k not in added})
         if problems:
             raise CheckpointError(
                 f"{path}: does not fit the model of this config ({problems}; another vocabulary "
                 "or model section?)"
             )
-        self.model.load_state_dict(state)
+        self.model.load_state_dict(state, strict=not added)
         logger.info("initialized from %s", path)
+        if added:
+            logger.info(
+                "%d trained parameters are not in %s and start fresh (%s)",
+                len(added),
+                path,
+                ", ".join(sorted({k.rsplit(".", 1)[0] for k in added})),
+            )
 
     # -- the loop
 
