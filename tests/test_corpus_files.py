@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import wave
@@ -14,6 +15,7 @@ from lhotse.qa import validate, validate_recordings_and_supervisions
 
 from catt.data.features import compute_fbank
 from catt.data.smarthome import prepare_smarthome
+from catt.data.smarthome.prepare import SIZES, plan_corpus
 from catt.data.smarthome.stats import corpus_stats, format_stats
 from catt.data.smarthome.synthesis import SynthesisJob, Voice, synthesize, wav_num_samples
 
@@ -120,7 +122,9 @@ def test_rerun_skips_finished_work(micro_corpus: Path) -> None:
     assert {p: p.stat().st_mtime_ns for p in before} == before
 
 
-def test_interrupted_run_resumes_and_is_deterministic(micro_corpus: Path, tmp_path: Path) -> None:
+def test_interrupted_run_resumes_and_is_deterministic(
+    micro_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "en"
     prepare_smarthome(out, size="micro", langs=["en"], seed=0, num_jobs=2)
     # Same seed: the English part equals the fixture's (which also has es and fr).
@@ -162,6 +166,26 @@ def test_interrupted_run_resumes_and_is_deterministic(micro_corpus: Path, tmp_pa
         and "adapt" in json.loads((out / "corpus.json").read_text())["splits"]
     )
     assert {p: p.stat().st_mtime_ns for p in kept} == kept
+
+    # A catt that plans the adapt split otherwise (here: more utterances) makes it anew on a
+    # rerun, features included, and leaves the other splits alone.
+    others = {
+        p: p.stat().st_mtime_ns
+        for p in out.rglob("*")
+        if p.is_file() and p.name != "corpus.json" and "adapt" not in str(p.relative_to(out))
+    }
+    (out / "manifests" / "smarthome_cuts_adapt.jsonl.gz").write_bytes(b"old features")
+    micro = SIZES["micro"]
+    bigger = dataclasses.replace(micro, utterances={**micro.utterances, "adapt": 6})
+    monkeypatch.setitem(SIZES, "micro", bigger)
+    prepare_smarthome(out, size="micro", langs=["en"], seed=0, num_jobs=1)
+    texts = [(s.id, s.text) for s in _manifest(out, "supervisions", "adapt")]
+    plan = plan_corpus("micro", ["en"], 0)
+    assert texts == [(u.id, u.text) for u in plan.utterances["adapt"]] and len(texts) == 6
+    assert len(list((out / "wav" / "adapt").glob("*.wav"))) == 6
+    assert not (out / "manifests" / "smarthome_cuts_adapt.jsonl.gz").exists()
+    assert json.loads((out / "corpus.json").read_text())["splits"]["adapt"]["utterances"] == 6
+    assert {p: p.stat().st_mtime_ns for p in others} == others
 
 
 def test_corpus_stats_table(micro_corpus: Path) -> None:

@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import random
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,8 +82,8 @@ SIZES: Mapping[str, SizeSpec] = {
         devices=(5, 20),
     ),
     "base": SizeSpec(
-        utterances={"train": 8000, "adapt": 600, "dev": 300, "test": 600},
-        households={"train": 100, "adapt": 20, "dev": 10, "test": 20},
+        utterances={"train": 8000, "adapt": 3000, "dev": 300, "test": 600},
+        households={"train": 100, "adapt": 100, "dev": 10, "test": 20},
         contacts=(20, 300),
         devices=(5, 40),
     ),
@@ -224,8 +225,32 @@ def _check_params(out_dir: Path, params: Dict[str, Any]) -> bool:
     info = out_dir / "corpus.json"
     if not info.is_file():
         return False
-    # A corpus prepared before a split was added (adapt) gets it on a rerun.
-    return set(SPLITS) <= set(json.loads(info.read_text(encoding="utf-8")).get("splits", {}))
+    # A corpus prepared before a split was added (adapt) or resized gets it anew on a rerun.
+    have = json.loads(info.read_text(encoding="utf-8")).get("splits", {})
+    want = {s: SIZES[params["size"]].utterances[s] * len(params["langs"]) for s in SPLITS}
+    return all(have.get(s, {}).get("utterances") == n for s, n in want.items())
+
+
+def _stale(out_dir: Path, plan: CorpusPlan, split: str) -> bool:
+    """True when ``split``'s manifests hold other utterances (ids, texts, voices) than its
+    plan: the corpus was made by a catt whose plan of that split differs."""
+    from lhotse import load_manifest
+
+    path = manifest_path(out_dir, "supervisions", split)
+    if not path.is_file():
+        return False
+    have = {s.id: (s.text, s.speaker) for s in load_manifest(path)}
+    return have != {u.id: (u.text, u.voice.id) for u in plan.utterances[split]}
+
+
+def _remove_split(out_dir: Path, split: str) -> None:
+    """Delete what a split left: its audio, households, manifests and features."""
+    for kind in ("recordings", "supervisions", "cuts"):
+        manifest_path(out_dir, kind, split).unlink(missing_ok=True)
+    for folder in [out_dir / "wav" / split, out_dir / "fbank" / split]:
+        shutil.rmtree(folder, ignore_errors=True)
+    for home in (out_dir / "households").glob(f"*-{split}-*"):
+        shutil.rmtree(home)
 
 
 def _build_manifests(utts: Sequence[Utterance], wavs: Sequence[Path], samples: Sequence[int]):
@@ -326,6 +351,9 @@ def prepare_smarthome(
         return
     plan = plan_corpus(size, langs, seed)
     for split in SPLITS:
+        if _stale(out_dir, plan, split):
+            logger.warning("%s: this catt plans the split otherwise; making it anew", split)
+            _remove_split(out_dir, split)
         for home in plan.households[split]:
             home.write(out_dir / "households")
         _prepare_split(out_dir, plan, split, num_jobs)
