@@ -1,7 +1,8 @@
 """The list pointer: a distribution whatever the gate, the plain joiner without a list, the
 allowed tokens read off the reference as search reads them off a hypothesis, the full and pruned
 losses agreeing, and a search that copies the list when the gate is open; each for the pointer
-that scores tokens and for the one that scores whole phrases (``pointer_phrases``)."""
+that scores tokens, for the one that scores whole phrases (``pointer_phrases``) and for the one
+that weighs the CTC head's spotting scores in too (``pointer_spotting``)."""
 
 from __future__ import annotations
 
@@ -24,13 +25,20 @@ from catt.model.pointer import (
 
 V = 24
 PHRASES = [[3, 4], [12, 13, 14], [12, 15]]
-KINDS = [{}, {"pointer_phrases": True}]
-KIND_IDS = ["tokens", "phrases"]
+KINDS = [{}, {"pointer_phrases": True}, {"pointer_phrases": True, "pointer_spotting": True}]
+KIND_IDS = ["tokens", "phrases", "spotting"]
 
 
-def _model(seed: int = 0, **biasing) -> Transducer:
+def _model(seed: int = 0, loss: str = "pruned", **biasing) -> Transducer:
     torch.manual_seed(seed)
-    config = {"preset": "micro", "vocab_size": V, "biasing": {"pointer": True, **biasing}}
+    config = {
+        "preset": "micro",
+        "vocab_size": V,
+        "loss": loss,
+        "biasing": {"pointer": True, **biasing},
+    }
+    if biasing.get("pointer_spotting"):
+        config["ctc_weight"] = 0.3  # spotting reads the CTC head
     return build_model(ModelConfig.from_dict(config))
 
 
@@ -105,9 +113,7 @@ def test_full_and_pruned_losses_agree_with_the_pointer(kind):
     """With a prune range as long as the references the pruned loss is the full loss."""
     features, feature_lens, tokens, context = _batch()
     pruned_model = _model(**kind).eval()
-    biasing = {"pointer": True, **kind}
-    config = {"preset": "micro", "vocab_size": V, "loss": "full", "biasing": biasing}
-    full_model = build_model(ModelConfig.from_dict(config)).eval()
+    full_model = _model(loss="full", **kind).eval()
     full_model.load_state_dict(pruned_model.state_dict(), strict=False)  # no simple projections
     with torch.no_grad():
         for model in (pruned_model, full_model):
@@ -123,10 +129,7 @@ def test_sequence_log_likelihood_is_the_full_loss_with_the_decoding_list(kind):
     """What list resolution rescores with: the full loss of each sequence, the list given as
     decoding gives it (one prepared list for the batch) instead of a training batch's lists."""
     features, feature_lens, tokens, _ = _batch()
-    biasing = {"pointer": True, **kind}
-    config = {"preset": "micro", "vocab_size": V, "loss": "full", "biasing": biasing}
-    torch.manual_seed(0)
-    model = build_model(ModelConfig.from_dict(config)).eval()
+    model = _model(loss="full", **kind).eval()
     with torch.no_grad():
         model.joiner.pointer.gate.bias.fill_(0.5)
         full = model(features, feature_lens, tokens, ContextBatch.from_lists([PHRASES] * 3))

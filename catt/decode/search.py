@@ -189,17 +189,19 @@ def greedy_search(
     """
     if max_symbols < 1:
         raise ValueError(f"max_symbols must be >= 1, got {max_symbols}")
+    if encoded is None:
+        encoded = model.encode(features, feature_lens)
     h, h_lens, labels = _encode(model, features, feature_lens, phrase_emb, mask, encoded)
     blank = labels.blank_id
     batch = h.size(0)
     histories: List[List[int]] = [[blank] for _ in range(batch)]
     g = labels(histories, list(range(batch)))  # [B, D]
-    allowed = _Allowed(model, pointer, h.device, pointer_keys)
+    allowed = _Allowed(model, pointer, encoded, pointer_keys)
     states: List[State] = [0] * batch
     for t in range(h.size(1)):
         active = [b for b in range(batch) if t < h_lens[b]]
         for _ in range(max_symbols):
-            logits = allowed.joint(h[active, t], g[active], [states[b] for b in active])
+            logits = allowed.joint(h[active, t], g[active], [states[b] for b in active], active)
             best = logits.argmax(dim=-1).tolist()
             emitted = [(b, y) for b, y in zip(active, best) if y != blank]
             if not emitted:
@@ -215,13 +217,14 @@ def greedy_search(
 
 class _Allowed:
     """The joiner, with what the list pointer reads in each trie state when there is a pointer
-    trie: the allowed next tokens, or each phrase's next token and the list's phrase keys."""
+    trie: the allowed next tokens, or each phrase's next token and the list's phrase keys (and,
+    for a pointer that spots, each utterance's spotting scores of the list's phrases)."""
 
     def __init__(
         self,
         model: Any,
         pointer: Optional[ContextTrie],
-        device: torch.device,
+        encoded: Tuple[Tensor, Tensor],
         keys: Optional[Tensor] = None,
     ) -> None:
         self.model = model
@@ -229,20 +232,26 @@ class _Allowed:
         self._masks: Optional[NextTokens] = None
         self._next: Optional[PhraseNext] = None
         self._keys: Optional[Tensor] = None
+        self._spots: Optional[Tensor] = None
         if pointer is None:
             return
+        h, h_lens = encoded
         module = model.joiner.pointer
         if module is not None and module.scores_phrases:
-            self._next = PhraseNext(pointer, device)
+            self._next = PhraseNext(pointer, h.device)
             self._keys = module.phrase_keys([pointer.phrases]) if keys is None else keys
+            if module.spots:
+                self._spots = model.phrase_spots(h, h_lens, [pointer.phrases] * h.size(0))
         else:
-            self._masks = NextTokens(pointer, model.vocab_size, device)
+            self._masks = NextTokens(pointer, model.vocab_size, h.device)
 
-    def joint(self, h: Tensor, g: Tensor, states: Sequence[State]) -> Tensor:
-        """``model.joiner(h [H, D], g [H, D])`` -> [H, V], the pointer's trie in ``states``."""
+    def joint(self, h: Tensor, g: Tensor, states: Sequence[State], rows: Sequence[int]) -> Tensor:
+        """``model.joiner(h [H, D], g [H, D])`` -> [H, V], the pointer's trie in ``states``,
+        hypothesis i of utterance ``rows[i]``."""
         if self._next is not None:
             nxt = torch.stack([self._next(s) for s in states])  # [H, K]
-            return self.model.joiner(h, g, allowed=PhraseChoices(nxt, self._keys))
+            spots = None if self._spots is None else self._spots[list(rows)]
+            return self.model.joiner(h, g, allowed=PhraseChoices(nxt, self._keys, spots))
         if self._masks is not None:
             allowed = torch.stack([self._masks(s) for s in states])
             return self.model.joiner(h, g, allowed=allowed)
@@ -331,12 +340,14 @@ def modified_beam_search(
         raise ValueError(f"beam must be >= 1, got {beam}")
     if max_symbols < 1:
         raise ValueError(f"max_symbols must be >= 1, got {max_symbols}")
+    if encoded is None:
+        encoded = model.encode(features, feature_lens)
     h, h_lens, labels = _encode(model, features, feature_lens, phrase_emb, mask, encoded)
     blank = labels.blank_id
     root = trie.root if trie is not None else 0
     beams: List[List[_Hyp]] = [[_Hyp((blank,), 0.0, root)] for _ in range(h.size(0))]
     bonus: Optional[_Bonus] = None
-    allowed = _Allowed(model, pointer, h.device, pointer_keys)
+    allowed = _Allowed(model, pointer, encoded, pointer_keys)
     for t in range(h.size(1)):
         active = [b for b in range(h.size(0)) if t < h_lens[b]]
         if not active:
@@ -348,7 +359,7 @@ def modified_beam_search(
             rows = [b for b in open_ for _ in open_[b]]
             _fill_labels(labels, hyps, rows)
             g = torch.stack([hyp.g for hyp in hyps])
-            logits = allowed.joint(h[rows, t], g, [hyp.pointer_state for hyp in hyps])  # [H, V]
+            logits = allowed.joint(h[rows, t], g, [hyp.pointer_state for hyp in hyps], rows)
             scores = logits.log_softmax(dim=-1)
             if trie is not None:
                 if bonus is None:

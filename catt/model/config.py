@@ -132,8 +132,9 @@ class ContextEncoderConfig:
 @dataclass(frozen=True)
 class BiasingConfig:
     """Which biasing layer (registry name), on which embeddings, with how many heads; whether
-    the joiner has the list pointer (:mod:`catt.model.pointer`), and whether that pointer scores
-    whole phrases with keys of ``pointer_key_dim`` (``pointer_phrases``)."""
+    the joiner has the list pointer (:mod:`catt.model.pointer`), whether that pointer scores
+    whole phrases with keys of ``pointer_key_dim`` (``pointer_phrases``), and whether the CTC
+    head's spotting scores weigh in (``pointer_spotting``; it needs ``ctc_weight`` > 0)."""
 
     layer: str = "attention"
     bias_on: str = "both"
@@ -141,6 +142,7 @@ class BiasingConfig:
     pointer: bool = False
     pointer_phrases: bool = False
     pointer_key_dim: int = 64
+    pointer_spotting: bool = False
 
     def validate(self) -> None:
         from catt.model.biasing import BIASING_LAYERS
@@ -148,14 +150,14 @@ class BiasingConfig:
         _choice("biasing.layer", self.layer, BIASING_LAYERS)
         _choice("biasing.bias_on", self.bias_on, BIAS_ON)
         _positive("biasing.num_heads", self.num_heads)
-        if not isinstance(self.pointer, bool):
-            raise ModelConfigError(f"biasing.pointer must be true or false, got {self.pointer!r}")
-        if not isinstance(self.pointer_phrases, bool):
-            raise ModelConfigError(
-                f"biasing.pointer_phrases must be true or false, got {self.pointer_phrases!r}"
-            )
+        for name in ("pointer", "pointer_phrases", "pointer_spotting"):
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                raise ModelConfigError(f"biasing.{name} must be true or false, got {value!r}")
         if self.pointer_phrases and not self.pointer:
             raise ModelConfigError("biasing.pointer_phrases needs biasing.pointer: true")
+        if self.pointer_spotting and not self.pointer_phrases:
+            raise ModelConfigError("biasing.pointer_spotting needs biasing.pointer_phrases: true")
         _positive("biasing.pointer_key_dim", self.pointer_key_dim)
         if self.pointer and not BIASING_LAYERS[self.layer].uses_context:
             raise ModelConfigError(
@@ -214,6 +216,10 @@ class ModelConfig:
         if self.biasing.layer != "none":
             _divides(
                 "encoder.d_model", self.encoder.d_model, "biasing.num_heads", self.biasing.num_heads
+            )
+        if self.biasing.pointer_spotting and not self.ctc_weight > 0:
+            raise ModelConfigError(
+                "biasing.pointer_spotting spots phrases with the CTC head: it needs ctc_weight > 0"
             )
         if self.predictor.type == "transformer":
             _divides(

@@ -19,7 +19,8 @@ __all__ = ["Joiner"]
 
 class Joiner(nn.Module):
     """``logits = out(tanh(enc_proj(h) + pred_proj(g)))``, and the list pointer when it has one
-    (:mod:`catt.model.pointer`; with ``pointer_key_dim`` it scores whole phrases)."""
+    (:mod:`catt.model.pointer`; with ``pointer_key_dim`` it scores whole phrases, with
+    ``pointer_spotting`` their spotting scores weigh in)."""
 
     def __init__(
         self,
@@ -30,6 +31,7 @@ class Joiner(nn.Module):
         pointer: bool = False,
         blank_id: int = 0,
         pointer_key_dim: Optional[int] = None,
+        pointer_spotting: bool = False,
     ) -> None:
         super().__init__()
         self.enc_proj = nn.Linear(d_model, joiner_dim)
@@ -42,6 +44,7 @@ class Joiner(nn.Module):
                 vocab_size=vocab_size,
                 blank_id=blank_id,
                 key_dim=pointer_key_dim,
+                spotting=pointer_spotting,
             )
 
     def forward(

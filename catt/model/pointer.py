@@ -28,6 +28,15 @@ where n_k is the token with which phrase k goes on (:meth:`ContextTrie.phrase_ne
 vector of the whole phrase (:class:`PhraseKeys`), so the rest of a name (its last name, the
 second word of a device) weighs in the choice of its first piece.
 
+**Spotting** (``biasing.pointer_spotting``). The keys must learn how a spelling sounds from the
+few names of training. The CTC head already knows: its spotting score z_k
+(:mod:`catt.model.spotting`, 0 when the audio says phrase k somewhere, lower the worse it fits)
+joins each phrase's score, and the best z_k of the list joins the gate, both with learned
+weights::
+
+    s_k  += w_spot z_k
+    gate += w_gate max_k z_k
+
 Shapes: ``...`` any leading shape, J joiner dimension, V vocabulary, U tokens, K phrases, Dk key
 dimension, B' 1 (one list for all) or the first dimension of ``...``.
 """
@@ -43,6 +52,7 @@ from torch import Tensor, nn
 
 from catt.context.trie import ContextTrie, State
 from catt.model.encoder import padding_mask
+from catt.model.spotting import SPOT_FLOOR
 
 __all__ = [
     "ListPointer",
@@ -73,6 +83,9 @@ class PhraseChoices(NamedTuple):
     """[..., K] long: the token with which each phrase goes on (-1: no phrase k there)."""
     keys: Tensor
     """[B', K, Dk]: the phrase keys (:meth:`ListPointer.phrase_keys`)."""
+    spots: Optional[Tensor] = None
+    """[..., K] float: each phrase's spotting score (:func:`~catt.model.spotting.spot_scores`),
+    broadcast to ``next_tokens``; a pointer with ``spotting`` needs it."""
 
 
 class PhraseKeys(nn.Module):
@@ -103,10 +116,17 @@ class PhraseKeys(nn.Module):
 
 class ListPointer(nn.Module):
     """Pointer distribution and gate over the joiner's hidden state (see the module docstring);
-    with ``key_dim`` it scores whole phrases (``biasing.pointer_phrases``)."""
+    with ``key_dim`` it scores whole phrases (``biasing.pointer_phrases``), with ``spotting``
+    it weighs their spotting scores in too (``biasing.pointer_spotting``)."""
 
     def __init__(
-        self, *, joiner_dim: int, vocab_size: int, blank_id: int, key_dim: Optional[int] = None
+        self,
+        *,
+        joiner_dim: int,
+        vocab_size: int,
+        blank_id: int,
+        key_dim: Optional[int] = None,
+        spotting: bool = False,
     ) -> None:
         super().__init__()
         self.blank_id = blank_id
@@ -119,6 +139,14 @@ class ListPointer(nn.Module):
         if key_dim is not None:
             self.keys = PhraseKeys(vocab_size=vocab_size, dim=key_dim)
             self.query = nn.Linear(joiner_dim, key_dim)
+        self.spot_weight: Optional[nn.Parameter] = None
+        self.gate_spot_weight: Optional[nn.Parameter] = None
+        if spotting:
+            if key_dim is None:
+                raise ValueError("a spotting pointer scores phrases: give it a key_dim")
+            # The audio's fit first rules the choice among phrases; the gate learns its use.
+            self.spot_weight = nn.Parameter(torch.tensor(1.0))
+            self.gate_spot_weight = nn.Parameter(torch.tensor(0.0))
         is_blank = torch.zeros(vocab_size, dtype=torch.bool)
         is_blank[blank_id] = True
         self.register_buffer("is_blank", is_blank, persistent=False)  # not in model files
@@ -127,6 +155,11 @@ class ListPointer(nn.Module):
     def scores_phrases(self) -> bool:
         """True when the pointer chooses among phrases (it then takes :class:`PhraseChoices`)."""
         return self.keys is not None
+
+    @property
+    def spots(self) -> bool:
+        """True when the pointer reads spotting scores (:class:`PhraseChoices` ``spots``)."""
+        return self.spot_weight is not None
 
     def phrase_keys(self, lists: Sequence[Sequence[Sequence[int]]]) -> Tensor:
         """Keys of B' token-id phrase lists -> [B', K, Dk] (K: the longest list; zeros after a
@@ -167,12 +200,14 @@ class ListPointer(nn.Module):
             [..., V] normalized log-probabilities (float32).
         """
         log_p = logits.float().log_softmax(dim=-1)
+        gate = self.gate(hidden).float()
         if isinstance(allowed, PhraseChoices):
-            pointer, allowed = self._phrase_pointer(hidden, allowed)
+            pointer, allowed, gate_spot = self._phrase_pointer(hidden, allowed)
+            gate = gate + gate_spot
         else:
             allowed = allowed.expand_as(log_p)
             pointer = self.out(hidden).float().masked_fill(~allowed, _MASKED).log_softmax(dim=-1)
-        gate = self.gate(hidden).float().masked_fill(~allowed.any(dim=-1, keepdim=True), _MASKED)
+        gate = gate.masked_fill(~allowed.any(dim=-1, keepdim=True), _MASKED)
         blank = log_p[..., self.blank_id : self.blank_id + 1]
         non_blank = torch.log1p(-blank.exp().clamp(max=1.0 - 1e-6))
         mixed = torch.logaddexp(
@@ -180,11 +215,16 @@ class ListPointer(nn.Module):
         )
         return torch.where(self.is_blank, log_p, mixed)
 
-    def _phrase_pointer(self, hidden: Tensor, choices: PhraseChoices) -> Tuple[Tensor, Tensor]:
-        """The pointer's log-probabilities [..., V] from phrase scores, and the allowed tokens
-        [..., V] bool (those some phrase goes on with)."""
+    def _phrase_pointer(
+        self, hidden: Tensor, choices: PhraseChoices
+    ) -> Tuple[Tensor, Tensor, Union[Tensor, float]]:
+        """The pointer's log-probabilities [..., V] from phrase scores, the allowed tokens
+        [..., V] bool (those some phrase goes on with) and what spotting adds to the gate
+        ([..., 1], or 0.0)."""
         if self.query is None:
             raise ValueError("this pointer scores tokens: give it an allowed-token mask")
+        if self.spots and choices.spots is None:
+            raise ValueError("this pointer reads spotting scores: give PhraseChoices spots")
         token_logits = self.out(hidden).float()  # [..., V]
         shape = token_logits.shape[:-1]
         keys = choices.keys.float()
@@ -196,13 +236,19 @@ class ListPointer(nn.Module):
         scores = token_logits.gather(-1, index) + match.reshape(*shape, -1) / math.sqrt(
             keys.size(-1)
         )
+        gate_spot: Union[Tensor, float] = 0.0
+        if self.spot_weight is not None and self.gate_spot_weight is not None:
+            spots = choices.spots.float().expand_as(scores)
+            scores = scores + self.spot_weight * spots
+            fit = spots.masked_fill(~valid, SPOT_FLOOR).max(dim=-1, keepdim=True).values
+            gate_spot = self.gate_spot_weight * fit
         # A cell with no phrase keeps finite scores; its weights are zeroed below.
         scores = scores.masked_fill(~valid & valid.any(dim=-1, keepdim=True), -math.inf)
         weights = scores.softmax(dim=-1) * valid
         mass = torch.zeros_like(token_logits).scatter_add(-1, index, weights)
         allowed = torch.zeros_like(token_logits).scatter_add(-1, index, valid.float()) > 0
         pointer = mass.clamp(min=1e-30).log().masked_fill(~allowed, _MASKED)
-        return pointer, allowed
+        return pointer, allowed, gate_spot
 
 
 class _TrieRows:

@@ -28,6 +28,7 @@ from catt.model.encoder import AudioEncoder, padding_mask
 from catt.model.joiner import Joiner
 from catt.model.pointer import PhraseChoices, next_phrase_tokens, next_token_masks
 from catt.model.predictor import build_predictor
+from catt.model.spotting import spot_scores
 
 __all__ = ["Transducer", "Losses", "build_model"]
 
@@ -73,6 +74,7 @@ class Transducer(nn.Module):
             pointer_key_dim=(
                 config.biasing.pointer_key_dim if config.biasing.pointer_phrases else None
             ),
+            pointer_spotting=config.biasing.pointer_spotting,
         )
         if config.loss == "pruned":
             self.simple_am_proj = nn.Linear(d, config.vocab_size)
@@ -143,6 +145,14 @@ class Transducer(nn.Module):
         if self.ctc_proj is None:
             raise ValueError("this model has no CTC head (it was trained with ctc_weight 0)")
         return torch.log_softmax(self.ctc_proj(h).float(), dim=-1)
+
+    @torch.no_grad()
+    def phrase_spots(
+        self, h: Tensor, h_lens: Tensor, lists: Sequence[Sequence[Sequence[int]]]
+    ) -> Tensor:
+        """Each list phrase's spotting score by the CTC head (:func:`spot_scores`) for audio
+        embeddings h [B, T', D] (before biasing), h_lens [B] and B phrase lists -> [B, K]."""
+        return spot_scores(self.ctc_log_probs(h), h_lens, lists, blank_id=self.blank_id)
 
     @property
     def per_token(self) -> bool:
@@ -275,27 +285,27 @@ class Transducer(nn.Module):
         ctc = h.new_zeros(())
         if self.ctc_proj is not None:
             ctc = ctc_loss(self.ctc_proj(h), h_lens, symbols, y_lens, self.blank_id)
-        ctx = self._batch_context(context, h.size(0))
-        h = self.bias_audio(h, ctx)
         if history is None:
             history, read = tokens, symbols
         else:
             if [len(t) for t in history] != [len(t) for t in tokens]:
                 raise ValueError("each history must be as long as its reference")
             read = _pad_tokens(history, self.blank_id, h.device)[0]
+        # The pointer's label-side input [B, U+1, E] (allowed tokens, or each phrase's next
+        # token) and, for a pointer that scores phrases, the phrase keys [B, K, Dk] and the
+        # spotting scores (of the audio before biasing).
+        extra, keys, spots = self._pointer_inputs(history, context, pointer_lists, h, h_lens)
+        ctx = self._batch_context(context, h.size(0))
+        h = self.bias_audio(h, ctx)
         start = torch.full_like(read[:, :1], self.blank_id)
         g = self.label_embeddings(torch.cat([start, read], dim=1), ctx)  # [B, U+1, D]
         boundary = make_boundary(h_lens, y_lens)
-        # The pointer's label-side input [B, U+1, E] (allowed tokens, or each phrase's next
-        # token) and, for a pointer that scores phrases, the phrase keys [B, K, Dk].
-        extra, keys = self._pointer_inputs(history, context, pointer_lists, h.device)
-
         if self.config.loss == "full":
-            logits = self._joint_lattice(h, g, extra, keys)
+            logits = self._joint_lattice(h, g, extra, keys, spots)
             full = full_rnnt_loss(logits, symbols, boundary, self.blank_id).sum()
             return Losses(full, h.new_zeros(()), ctc)
         simple, pruned = self._pruned_losses(
-            h, g, symbols, boundary, extra, keys, prune_range, am_scale, lm_scale, "sum"
+            h, g, symbols, boundary, extra, keys, spots, prune_range, am_scale, lm_scale, "sum"
         )
         return Losses(simple, pruned, ctc)
 
@@ -307,20 +317,22 @@ class Transducer(nn.Module):
         boundary: Tensor,
         extra: Optional[Tensor],
         keys: Optional[Tensor],
+        spots: Optional[Tensor],
         prune_range: int,
         am_scale: float,
         lm_scale: float,
         reduction: str,
     ) -> Tuple[Tensor, Tensor]:
         """(simple, pruned) losses of biased h [B, T', D] and g [B, U+1, D]
-        (:func:`~catt.loss.pruned_rnnt_loss`), the pointer reading ``extra`` and ``keys``."""
+        (:func:`~catt.loss.pruned_rnnt_loss`), the pointer reading ``extra``, ``keys`` and
+        ``spots``."""
         return pruned_rnnt_loss(
             am_simple=self.simple_am_proj(h),
             lm_simple=self.simple_lm_proj(g),
             am=self.joiner.enc_proj(h),
             lm=self.joiner.pred_proj(g),
             joint=lambda am, lm, *x: self.joiner(
-                am, lm, project_input=False, allowed=_choices(x[0] if x else None, keys)
+                am, lm, project_input=False, allowed=_choices(x[0] if x else None, keys, spots)
             ),
             symbols=symbols,
             boundary=boundary,
@@ -359,10 +371,10 @@ class Transducer(nn.Module):
         """
         symbols, y_lens = _pad_tokens(tokens, self.blank_id, h.device)
         _check_lengths(h_lens, y_lens)
+        extra, keys, spots = self._pointer_inputs(tokens, None, pointer_lists, h, h_lens)
         h = self.bias_audio(h, ctx)
         start = torch.full_like(symbols[:, :1], self.blank_id)
         g = self.label_embeddings(torch.cat([start, symbols], dim=1), ctx)
-        extra, keys = self._pointer_inputs(tokens, None, pointer_lists, h.device)
         boundary = make_boundary(h_lens, y_lens)
         if prune_range is not None and self.config.loss != "full":
             _, pruned = self._pruned_losses(
@@ -372,21 +384,27 @@ class Transducer(nn.Module):
                 boundary,
                 extra,
                 keys,
+                spots,
                 prune_range,
                 am_scale=0.0,
                 lm_scale=0.25,
                 reduction="none",
             )
             return -pruned
-        logits = self._joint_lattice(h, g, extra, keys)
+        logits = self._joint_lattice(h, g, extra, keys, spots)
         return -full_rnnt_loss(logits, symbols, boundary, self.blank_id)
 
     def _joint_lattice(
-        self, h: Tensor, g: Tensor, extra: Optional[Tensor], keys: Optional[Tensor]
+        self,
+        h: Tensor,
+        g: Tensor,
+        extra: Optional[Tensor],
+        keys: Optional[Tensor],
+        spots: Optional[Tensor],
     ) -> Tensor:
         """The joiner at every (frame, label) pair: h [B, T', D], g [B, U+1, D] and the pointer
         inputs of :meth:`_pointer_inputs` -> [B, T', U+1, V]."""
-        allowed = _choices(None if extra is None else extra.unsqueeze(1), keys)
+        allowed = _choices(None if extra is None else extra.unsqueeze(1), keys, spots)
         return self.joiner(h.unsqueeze(2), g.unsqueeze(1), allowed=allowed)
 
     def _pointer_inputs(
@@ -394,28 +412,32 @@ class Transducer(nn.Module):
         tokens: Sequence[Sequence[int]],
         context: Optional[ContextBatch],
         lists: Optional[Sequence[Sequence[Sequence[int]]]],
-        device: torch.device,
-    ) -> Tuple[Optional[Tensor], Optional[Tensor]]:
+        h: Tensor,
+        h_lens: Tensor,
+    ) -> Tuple[Optional[Tensor], Optional[Tensor], Optional[Tensor]]:
         """What the list pointer reads along each reference after ``lists``, or the lists of
-        ``context``: the allowed next tokens [B, U+1, V] (:func:`next_token_masks`) and None;
-        for a pointer that scores phrases, each phrase's next token [B, U+1, K]
-        (:func:`next_phrase_tokens`) and the phrase keys [B, K, Dk]. (None, None) without a
-        pointer or phrases."""
+        ``context``: the allowed next tokens [B, U+1, V] (:func:`next_token_masks`), None,
+        None; for a pointer that scores phrases, each phrase's next token [B, U+1, K]
+        (:func:`next_phrase_tokens`), the phrase keys [B, K, Dk] and, for a pointer that
+        spots, the spotting scores [B, 1, 1, K] of audio embeddings h [B, T', D] (before
+        biasing). Nones without a pointer or phrases."""
         pointer = self.joiner.pointer
+        device = h.device
         if pointer is None:
-            return None, None
+            return None, None, None
         if lists is None:
             if context is None or context.num_phrases == 0:
-                return None, None
+                return None, None, None
             lengths = context.lengths.tolist()
             phrases = [row[:n] for row, n in zip(context.tokens.tolist(), lengths)]
             lists = [[phrases[n] for n in row.nonzero().flatten().tolist()] for row in context.mask]
         lists = [[p for p in ps if len(p)] for ps in lists]
         if not pointer.scores_phrases:
-            return next_token_masks(tokens, lists, self.vocab_size, device), None
+            return next_token_masks(tokens, lists, self.vocab_size, device), None, None
         if not any(lists):
-            return None, None
-        return next_phrase_tokens(tokens, lists, device), pointer.phrase_keys(lists)
+            return None, None, None
+        spots = self.phrase_spots(h, h_lens, lists)[:, None, None] if pointer.spots else None
+        return next_phrase_tokens(tokens, lists, device), pointer.phrase_keys(lists), spots
 
     def _batch_context(self, context: Optional[ContextBatch], batch_size: int) -> BiasingContext:
         """The batch's context: each utterance's own list, gathered into [B, K+1, Dc] (K: the
@@ -443,11 +465,11 @@ class Transducer(nn.Module):
 
 
 def _choices(
-    allowed: Optional[Tensor], keys: Optional[Tensor]
+    allowed: Optional[Tensor], keys: Optional[Tensor], spots: Optional[Tensor] = None
 ) -> Union[Tensor, PhraseChoices, None]:
     """What the joiner's pointer reads: ``allowed`` next tokens, or with phrase ``keys`` (a
-    pointer that scores phrases) each phrase's next token with its key."""
-    return allowed if allowed is None or keys is None else PhraseChoices(allowed, keys)
+    pointer that scores phrases) each phrase's next token with its key (and spotting score)."""
+    return allowed if allowed is None or keys is None else PhraseChoices(allowed, keys, spots)
 
 
 def _apply_bias(layer: nn.Module, x: Tensor, ctx: BiasingContext) -> Tensor:
