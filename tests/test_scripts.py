@@ -3,6 +3,8 @@
 import importlib.util
 from pathlib import Path
 
+import torch
+
 from catt.metrics.results import UtteranceResult
 from catt.text.tags import Interpretation, Slot
 
@@ -88,3 +90,11 @@ def test_voice_breakdown_splits_list_slots_by_voice_group() -> None:
     table = script.format_table("r.jsonl", right, total)
     assert "| en | held-out | 0.0 (1) | 100.0 (1) |" in table
     assert "| en | seen | 100.0 (1) | - |" in table
+
+
+def test_spot_probe_counts_the_said_phrase_best_at_each_bonus() -> None:
+    script = _module("spot_probe")
+    scores = torch.tensor([-1.0, -4.0, -9.0])  # a short phrase fits best with no bonus
+    lengths = [1, 3, 5]
+    assert script.best_counts(scores, lengths, said=0, bonuses=[0, 2, 3]) == {0: 1, 2: 0, 3: 0}
+    assert script.best_counts(scores, lengths, said=2, bonuses=[0, 2, 3]) == {0: 0, 2: 0, 3: 1}
