@@ -28,14 +28,14 @@ import torch
 from lhotse import load_manifest_lazy
 
 from catt.context.phrases import merge_phrases
+from catt.context.sampling import positive_phrases
 from catt.data.corpus import context_group, open_corpus
 from catt.decode.decode_set import draw_distractors
 from catt.decode.resolve import ctc_scores
 from catt.decode.transcriber import load
 from catt.errors import CattError
+from catt.model.spotting import spot_scores
 from catt.text.tags import build_tagged
-
-LIST_SLOTS = ("contact", "device")
 
 
 def best_counts(
@@ -68,9 +68,11 @@ def main() -> int:
         lists = corpus.context_lists(groups)
         transcriber = load(args.model)
         model, tokenizer = transcriber.model, transcriber.tokenizer
-        model.ctc_log_probs(torch.zeros(1, 1, model.config.d_model))  # a CTC head?
-    except (CattError, ValueError) as e:
+    except CattError as e:
         print(f"spot_probe: error: {e}", file=sys.stderr)
+        return 2
+    if getattr(model, "ctc_proj", None) is None:
+        print(f"spot_probe: error: {args.model} has no CTC head (ctc_weight 0)", file=sys.stderr)
         return 2
     right = {kind: {b: 0 for b in args.bonuses} for kind in ("spot", "slot")}
     shown: List[str] = []
@@ -79,7 +81,7 @@ def main() -> int:
         sup = cut.supervisions[0]
         custom = sup.custom or {}
         slots = custom.get("slots", [])
-        said = [s["value"] for s in slots if s["type"] in LIST_SLOTS]
+        said = positive_phrases(slots)
         group = context_group(sup)
         if not said or group is None:
             continue
@@ -94,17 +96,13 @@ def main() -> int:
         with torch.no_grad():
             feats = torch.as_tensor(cut.load_features()).unsqueeze(0)
             h, h_lens = model.encode(feats, torch.tensor([feats.size(1)]))
-            spots = model.phrase_spots(h, h_lens, [ids])[0]
             log_probs = model.ctc_log_probs(h)[0]
+            spots = spot_scores(log_probs[None], h_lens, [ids], blank_id=model.blank_id)[0]
             whole = [tokenizer.encode(tagged.replace(said[0], p, 1)) for p in phrases]
             slot = ctc_scores(log_probs, whole, blank_id=model.blank_id, bonus=0.0)
         k = phrases.index(said[0])
-        for kind, scores, lengths in (
-            ("spot", spots, map(len, ids)),
-            ("slot", slot, map(len, whole)),
-        ):
-            lengths = list(lengths)
-            for b, hit in best_counts(scores, lengths, k, args.bonuses).items():
+        for kind, scores, seqs in (("spot", spots, ids), ("slot", slot, whole)):
+            for b, hit in best_counts(scores, [len(q) for q in seqs], k, args.bonuses).items():
                 right[kind][b] += hit
         if len(shown) < args.show:
             best = [t for t, _ in itertools.groupby(log_probs.argmax(-1).tolist())]

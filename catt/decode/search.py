@@ -138,16 +138,11 @@ class _Labels:
 
 
 def _encode(
-    model: Any,
-    features: Tensor,
-    feature_lens: Tensor,
-    phrase_emb: Phrases,
-    mask: Optional[Tensor],
-    encoded: Optional[Tuple[Tensor, Tensor]],
+    model: Any, phrase_emb: Phrases, mask: Optional[Tensor], encoded: Tuple[Tensor, Tensor]
 ) -> Tuple[Tensor, List[int], _Labels]:
-    """Biased audio embeddings [B, T', D], their lengths, and the label side with the same
-    context."""
-    h, h_lens = model.encode(features, feature_lens) if encoded is None else encoded
+    """The audio embeddings ``encoded`` (``model.encode``) biased, their lengths, and the label
+    side with the same context."""
+    h, h_lens = encoded
     ctx = model.make_context(phrase_emb, mask, h.size(0))
     h = model.bias_audio(h, ctx)
     return h, [int(n) for n in h_lens], _Labels(model, phrase_emb, mask, ctx)
@@ -191,7 +186,7 @@ def greedy_search(
         raise ValueError(f"max_symbols must be >= 1, got {max_symbols}")
     if encoded is None:
         encoded = model.encode(features, feature_lens)
-    h, h_lens, labels = _encode(model, features, feature_lens, phrase_emb, mask, encoded)
+    h, h_lens, labels = _encode(model, phrase_emb, mask, encoded)
     blank = labels.blank_id
     batch = h.size(0)
     histories: List[List[int]] = [[blank] for _ in range(batch)]
@@ -342,7 +337,7 @@ def modified_beam_search(
         raise ValueError(f"max_symbols must be >= 1, got {max_symbols}")
     if encoded is None:
         encoded = model.encode(features, feature_lens)
-    h, h_lens, labels = _encode(model, features, feature_lens, phrase_emb, mask, encoded)
+    h, h_lens, labels = _encode(model, phrase_emb, mask, encoded)
     blank = labels.blank_id
     root = trie.root if trie is not None else 0
     beams: List[List[_Hyp]] = [[_Hyp((blank,), 0.0, root)] for _ in range(h.size(0))]
