@@ -68,6 +68,15 @@ def test_frames_past_a_length_and_phrases_past_a_list_do_not_count():
     assert got[2, 1] == SPOT_FLOOR  # 7 labels do not fit in 6 frames
 
 
+def test_a_token_bonus_adds_per_token_of_each_phrase_that_fits():
+    log_probs = torch.log_softmax(8 * torch.eye(V)[[0, 2, 3, 0, 0, 0]], dim=-1)[None]
+    lists = [[[2, 3], [4], [5, 6, 2, 3, 4, 5, 6]]]  # said, not said, too long for 6 frames
+    plain = spot_scores(log_probs, torch.tensor([6]), lists, blank_id=0)[0]
+    got = spot_scores(log_probs, torch.tensor([6]), lists, blank_id=0, token_bonus=2.5)[0]
+    assert got[:2].tolist() == pytest.approx([plain[0] + 5.0, plain[1] + 2.5], abs=1e-4)
+    assert got[2] == SPOT_FLOOR == plain[2]
+
+
 def test_the_phrase_the_audio_holds_takes_the_pointer_mass():
     """The keys and the token scores cannot tell three phrases apart; the spotting score can."""
     torch.manual_seed(0)
@@ -93,7 +102,7 @@ def test_the_spotting_weights_learn_and_need_the_phrase_pointer_and_a_ctc_head()
         biasing = {"pointer": True, "pointer_phrases": True, "pointer_spotting": True}
         config = {"preset": "micro", "vocab_size": 24, "ctc_weight": 0.3, "biasing": biasing}
         for key, value in changes.items():
-            (biasing if key.startswith("pointer") else config)[key] = value
+            (biasing if key.startswith(("pointer", "spot")) else config)[key] = value
         return build_model(ModelConfig.from_dict(config))
 
     m = model()
@@ -110,3 +119,11 @@ def test_the_spotting_weights_learn_and_need_the_phrase_pointer_and_a_ctc_head()
         model(ctc_weight=0.0)
     with pytest.raises(ModelConfigError, match="true or false"):
         model(pointer_spotting="yes")
+    h, h_lens = m.encode(features, torch.tensor([40, 31]))
+    bonus = model(spot_token_bonus=2.0).phrase_spots(h, h_lens, lists)
+    plain = m.phrase_spots(h, h_lens, lists)  # the same weights: both seeded alike
+    torch.testing.assert_close(bonus, plain + torch.tensor([[4.0, 6.0], [6.0, 2.0]]))
+    with pytest.raises(ModelConfigError, match="must be a number"):
+        model(spot_token_bonus="4")
+    with pytest.raises(ModelConfigError, match="spot_token_bonus needs biasing.pointer_spotting"):
+        model(spot_token_bonus=4.0, pointer_spotting=False)

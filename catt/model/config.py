@@ -134,7 +134,8 @@ class BiasingConfig:
     """Which biasing layer (registry name), on which embeddings, with how many heads; whether
     the joiner has the list pointer (:mod:`catt.model.pointer`), whether that pointer scores
     whole phrases with keys of ``pointer_key_dim`` (``pointer_phrases``), and whether the CTC
-    head's spotting scores weigh in (``pointer_spotting``; it needs ``ctc_weight`` > 0)."""
+    head's spotting scores weigh in (``pointer_spotting``; it needs ``ctc_weight`` > 0), with
+    ``spot_token_bonus`` added per phrase token (:func:`~catt.model.spotting.spot_scores`)."""
 
     layer: str = "attention"
     bias_on: str = "both"
@@ -143,6 +144,7 @@ class BiasingConfig:
     pointer_phrases: bool = False
     pointer_key_dim: int = 64
     pointer_spotting: bool = False
+    spot_token_bonus: float = 0.0
 
     def validate(self) -> None:
         from catt.model.biasing import BIASING_LAYERS
@@ -158,6 +160,11 @@ class BiasingConfig:
             raise ModelConfigError("biasing.pointer_phrases needs biasing.pointer: true")
         if self.pointer_spotting and not self.pointer_phrases:
             raise ModelConfigError("biasing.pointer_spotting needs biasing.pointer_phrases: true")
+        bonus = self.spot_token_bonus
+        if isinstance(bonus, bool) or not isinstance(bonus, (int, float)) or not bonus == bonus:
+            raise ModelConfigError(f"biasing.spot_token_bonus must be a number, got {bonus!r}")
+        if bonus and not self.pointer_spotting:
+            raise ModelConfigError("biasing.spot_token_bonus needs biasing.pointer_spotting: true")
         _positive("biasing.pointer_key_dim", self.pointer_key_dim)
         if self.pointer and not BIASING_LAYERS[self.layer].uses_context:
             raise ModelConfigError(

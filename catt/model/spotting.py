@@ -37,6 +37,7 @@ def spot_scores(
     lists: Sequence[Sequence[Sequence[int]]],
     *,
     blank_id: int,
+    token_bonus: float = 0.0,
 ) -> Tensor:
     """Spotting scores (see the module docstring) of each phrase of each utterance's list.
 
@@ -44,9 +45,13 @@ def spot_scores(
         log_probs: [B, T, V] CTC log-probabilities.
         lengths: [B] valid frames of each utterance.
         lists: B phrase lists, each phrase a non-empty list of token ids (no blank).
+        token_bonus: added per token of a phrase that fits. A free stretch favours short
+            phrases (two pieces fit some part of any utterance), as the CTC score of list
+            resolution favours short sequences; the bonus offsets it.
 
     Returns:
-        [B, K] float32 in [SPOT_FLOOR, 0] (K: the longest list); SPOT_FLOOR past a list's end.
+        [B, K] float32 (K: the longest list): in [SPOT_FLOOR, 0] plus ``token_bonus`` per
+        token; SPOT_FLOOR past a list's end and for a phrase that fits nowhere.
     """
     batch, frames, _ = log_probs.shape
     device = log_probs.device
@@ -91,5 +96,7 @@ def spot_scores(
         buffer[..., 2:] = prev + cost + outside
         ended = buffer[..., 2:].gather(-1, ends).max(dim=-1).values
         best = torch.where(live[:, t], torch.maximum(best, ended), best)
-    found = best.clamp(min=SPOT_FLOOR)
-    return found.masked_fill(size.squeeze(-1) == 0, SPOT_FLOOR)
+    size = size.squeeze(-1)
+    fits = best > SPOT_FLOOR
+    found = torch.where(fits, best + token_bonus * size, torch.full_like(best, SPOT_FLOOR))
+    return found.masked_fill(size == 0, SPOT_FLOOR)

@@ -151,8 +151,12 @@ class Transducer(nn.Module):
         self, h: Tensor, h_lens: Tensor, lists: Sequence[Sequence[Sequence[int]]]
     ) -> Tensor:
         """Each list phrase's spotting score by the CTC head (:func:`spot_scores`) for audio
-        embeddings h [B, T', D] (before biasing), h_lens [B] and B phrase lists -> [B, K]."""
-        return spot_scores(self.ctc_log_probs(h), h_lens, lists, blank_id=self.blank_id)
+        embeddings h [B, T', D] (before biasing), h_lens [B] and B phrase lists -> [B, K],
+        with ``biasing.spot_token_bonus`` per phrase token."""
+        bonus = float(self.config.biasing.spot_token_bonus)
+        return spot_scores(
+            self.ctc_log_probs(h), h_lens, lists, blank_id=self.blank_id, token_bonus=bonus
+        )
 
     @property
     def per_token(self) -> bool:
