@@ -2,7 +2,7 @@
 
 import dataclasses
 import math
-from typing import List
+from typing import Dict, List
 
 import pytest
 import torch
@@ -243,10 +243,16 @@ def test_transcriber_without_ctc_head_says_so(tokenizer: Tokenizer) -> None:
         t.decode_features(feats, ["noodle lamp"], DecodingOptions(beam=1, resolve=True))
 
 
-def test_transcriber_rescores_with_the_list_the_search_used(tokenizer: Tokenizer) -> None:
+SPOTTING = {"pointer": True, "pointer_phrases": True, "pointer_spotting": True}
+
+
+@pytest.mark.parametrize("biasing", [{"pointer": True}, SPOTTING], ids=["tokens", "spotting"])
+def test_transcriber_rescores_with_the_list_the_search_used(
+    tokenizer: Tokenizer, biasing: Dict[str, bool]
+) -> None:
     torch.manual_seed(0)
     config = {"preset": "micro", "vocab_size": tokenizer.vocab_size, "ctc_weight": 0.3}
-    model = build_model(ModelConfig.from_dict({**config, "biasing": {"pointer": True}}))
+    model = build_model(ModelConfig.from_dict({**config, "biasing": biasing}))
     t = Transcriber(model, tokenizer)
     feats = torch.randn(1, 200, 80) * 3 + 5
     h, h_lens = model.encode(feats, torch.tensor([200]))

@@ -141,6 +141,13 @@ def test_sequence_log_likelihood_is_the_full_loss_with_the_decoding_list(kind):
     assert ours.shape == (3,) and bool((ours < 0).all())
     assert torch.allclose(-ours.sum(), full.simple, rtol=1e-4)
     assert not torch.allclose(ours, no_pointer)  # the pointer reads the list
+    if model.joiner.pointer.spots:  # spotting scores the caller has are the ones it computes
+        spots = model.phrase_spots(h, h_lens, [PHRASES] * 3)
+        given = model.sequence_log_likelihood(h, h_lens, tokens, ctx, [PHRASES] * 3, spots=spots)
+        assert torch.equal(given, ours)
+        other = spots + torch.arange(float(spots.size(1)))  # not a shift of all alike
+        shifted = model.sequence_log_likelihood(h, h_lens, tokens, ctx, [PHRASES] * 3, spots=other)
+        assert not torch.allclose(shifted, ours)  # and they are read
     # a full-loss model has no simple joiner to prune with: every alignment, whatever asked
     pruned = model.sequence_log_likelihood(h, h_lens, tokens, ctx, [PHRASES] * 3, prune_range=2)
     assert torch.equal(pruned, ours)

@@ -284,8 +284,12 @@ class Transcriber:
         if options.resolve_transducer == 0:
             return None
         vectors = self._vectors(plist, options)
-        pointer = self._pointer(plist, options) is not None
+        pointer = self._pointer(plist, options)
         h_len = torch.tensor([h.size(1)], device=h.device)
+        # A pointer that spots reads the same spotting scores for every candidate: once here.
+        spots = None
+        if pointer is not None and self.model.joiner.pointer.spots:
+            spots = self.model.phrase_spots(h, h_len, [plist.token_ids])
 
         def rescore(sequences: List[List[int]]) -> Tensor:
             n = len(sequences)
@@ -294,8 +298,9 @@ class Transcriber:
                 h_len.expand(n),
                 sequences,
                 self.model.make_context(vectors, None, n),
-                [plist.token_ids] * n if pointer else None,
+                [plist.token_ids] * n if pointer is not None else None,
                 prune_range=RESCORE_PRUNE_RANGE,
+                spots=None if spots is None else spots.expand(n, -1),
             )
 
         return rescore

@@ -357,6 +357,7 @@ class Transducer(nn.Module):
         ctx: BiasingContext,
         pointer_lists: Optional[Sequence[Sequence[Sequence[int]]]] = None,
         prune_range: Optional[int] = None,
+        spots: Optional[Tensor] = None,
     ) -> Tensor:
         """log P(tokens | audio, list): the transducer's sum over alignments, per sequence.
 
@@ -369,13 +370,16 @@ class Transducer(nn.Module):
                 alignments within S labels of the simple joiner's best (the pruned loss of
                 training: a lower bound, S times fewer joiner calls per frame than U+1). A model
                 trained with ``loss: full`` has no simple joiner and always takes every one.
+            spots: [B, K] :meth:`phrase_spots` of ``pointer_lists`` for a pointer that spots,
+                when the caller has them (rescoring many sequences of one utterance); None:
+                computed here.
 
         Returns:
             [B] log-likelihoods.
         """
         symbols, y_lens = _pad_tokens(tokens, self.blank_id, h.device)
         _check_lengths(h_lens, y_lens)
-        extra, keys, spots = self._pointer_inputs(tokens, None, pointer_lists, h, h_lens)
+        extra, keys, spots = self._pointer_inputs(tokens, None, pointer_lists, h, h_lens, spots)
         h = self.bias_audio(h, ctx)
         start = torch.full_like(symbols[:, :1], self.blank_id)
         g = self.label_embeddings(torch.cat([start, symbols], dim=1), ctx)
@@ -418,13 +422,14 @@ class Transducer(nn.Module):
         lists: Optional[Sequence[Sequence[Sequence[int]]]],
         h: Tensor,
         h_lens: Tensor,
+        spots: Optional[Tensor] = None,
     ) -> Tuple[Optional[Tensor], Optional[Tensor], Optional[Tensor]]:
         """What the list pointer reads along each reference after ``lists``, or the lists of
         ``context``: the allowed next tokens [B, U+1, V] (:func:`next_token_masks`), None,
         None; for a pointer that scores phrases, each phrase's next token [B, U+1, K]
         (:func:`next_phrase_tokens`), the phrase keys [B, K, Dk] and, for a pointer that
         spots, the spotting scores [B, 1, 1, K] of audio embeddings h [B, T', D] (before
-        biasing). Nones without a pointer or phrases."""
+        biasing), or of ``spots`` [B, K] when given. Nones without a pointer or phrases."""
         pointer = self.joiner.pointer
         device = h.device
         if pointer is None:
@@ -440,7 +445,11 @@ class Transducer(nn.Module):
             return next_token_masks(tokens, lists, self.vocab_size, device), None, None
         if not any(lists):
             return None, None, None
-        spots = self.phrase_spots(h, h_lens, lists)[:, None, None] if pointer.spots else None
+        if not pointer.spots:
+            spots = None
+        elif spots is None:
+            spots = self.phrase_spots(h, h_lens, lists)
+        spots = None if spots is None else spots[:, None, None]
         return next_phrase_tokens(tokens, lists, device), pointer.phrase_keys(lists), spots
 
     def _batch_context(self, context: Optional[ContextBatch], batch_size: int) -> BiasingContext:
