@@ -14,9 +14,12 @@ context.pointer_list=household``): each utterance's list plus a household of
 ``HOUSEHOLD_PHRASES`` names, the recipe's mean, so the step includes the pointer's masks over
 lists of that size; ``base+phrase-pointer+household`` does the same with the pointer that scores
 whole phrases (``--set model.biasing.pointer_phrases=true``), so the step also keys every
-phrase of the batch's household lists.
+phrase of the batch's household lists; ``base+spotting-pointer+household`` adds the CTC head's
+spotting scores of those phrases (``--set model.biasing.pointer_spotting=true``).
 
     python benchmarks/bench_train.py --out benchmarks/results/train.json
+    python benchmarks/bench_train.py --cases base+phrase-pointer+household \
+        base+spotting-pointer+household --out /tmp/train-spotting.json   # two cases side by side
 """
 
 from __future__ import annotations
@@ -58,6 +61,15 @@ CASES = {
         [
             "model.biasing.pointer=true",
             "model.biasing.pointer_phrases=true",
+            "context.pointer_list=household",
+        ],
+    ),
+    "base+spotting-pointer+household": (
+        "base",
+        [
+            "model.biasing.pointer=true",
+            "model.biasing.pointer_phrases=true",
+            "model.biasing.pointer_spotting=true",
             "context.pointer_list=household",
         ],
     ),
@@ -182,13 +194,17 @@ def main() -> None:
 
     p = base_parser(__doc__.splitlines()[0], default_threads=os.cpu_count() or 1)
     p.add_argument("--case", choices=list(CASES), help=argparse.SUPPRESS)
+    p.add_argument(
+        "--cases", nargs="+", choices=list(CASES), help="only these cases (default: all but micro)"
+    )
     args = p.parse_args()
     runs = args.runs if args.runs is not None else (1 if args.quick else 5)
     if args.case:
         print(json.dumps(child(args.case, runs, args.threads)))
         return
     results = {}
-    for case in ("micro",) if args.quick else [c for c in CASES if c != "micro"]:
+    cases = args.cases or (["micro"] if args.quick else [c for c in CASES if c != "micro"])
+    for case in cases:
         print(f"train: {case} ...", file=sys.stderr, flush=True)
         child_args = ["--case", case, "--out", str(args.out), "--runs", str(runs)]
         results[case] = run_child(Path(__file__), [*child_args, "--threads", str(args.threads)])
