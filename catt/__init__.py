@@ -5,6 +5,7 @@
 (Slot(type='contact', value='ann'),)
 
 The model and decoding modules import torch and k2; they load on first use of :func:`load`.
+Importing catt sets MKL's AVX2 code path on AMD processors (:mod:`catt.cpu`).
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
 from catt.context.phrases import Phrase, load_phrases
+from catt.cpu import prefer_avx2_on_amd
 from catt.errors import CattError
 from catt.text.tags import Interpretation, Slot, build_tagged, parse_tagged, strip_tags
+
+prefer_avx2_on_amd()  # before torch's first matrix product: MKL reads the variable then
 
 if TYPE_CHECKING:
     from catt.decode.transcriber import Transcriber
