@@ -82,9 +82,11 @@ def test_micro_recipe_runs_every_stage(tmp_path: Path) -> None:
     assert config["data"]["train_split"] == "adapt"
     assert config["train"]["trainable"] == ["joiner.pointer"]
     assert config["model"]["biasing"]["pointer_phrases"] is True
+    assert config["model"]["biasing"]["pointer_spotting"] is True
     log = (staged / "biasing/train.log").read_text()
     assert f"initialized from {staged}/model.pt" in log and "(train.trainable)" in log
-    assert "start fresh (joiner.pointer.keys." in log  # the phrase keys the stage adds
+    # the phrase keys the stage adds, and the spotting weights (the pointer's own parameters)
+    assert "start fresh (joiner.pointer, joiner.pointer.keys." in log
     report_b = json.loads((staged / "biasing/report.json").read_text())
     assert [c["name"] for c in report_b["conditions"]] == CONDITIONS
     assert json.loads((exp / "report.json").read_text()) == report  # the first run's, untouched
