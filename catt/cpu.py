@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import MutableMapping
+from typing import Dict, MutableMapping
 
 __all__ = ["prefer_avx2_on_amd"]
 
@@ -29,18 +29,17 @@ def prefer_avx2_on_amd(
     ``cpuinfo`` (not Linux) changes nothing."""
     if MKL_CPU_TYPE in environ:
         return False
+    fields: Dict[str, str] = {}
     try:
-        text = cpuinfo.read_text(errors="replace")
+        with cpuinfo.open(errors="replace") as lines:
+            for line in lines:  # the first processor's block is enough: read no further
+                key, sep, value = line.partition(":")
+                if not sep and fields:
+                    break
+                if sep:
+                    fields.setdefault(key.strip(), value.strip())
     except OSError:
         return False
-    fields = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition(":")
-        if not sep:
-            if fields:
-                break  # the first processor's block is enough
-            continue
-        fields.setdefault(key.strip(), value.strip())
     if fields.get("vendor_id") != "AuthenticAMD" or "avx2" not in fields.get("flags", "").split():
         return False
     environ[MKL_CPU_TYPE] = AVX2

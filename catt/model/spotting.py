@@ -97,6 +97,4 @@ def spot_scores(
         ended = buffer[..., 2:].gather(-1, ends).max(dim=-1).values
         best = torch.where(live[:, t], torch.maximum(best, ended), best)
     size = size.squeeze(-1)
-    fits = best > SPOT_FLOOR
-    found = torch.where(fits, best + token_bonus * size, torch.full_like(best, SPOT_FLOOR))
-    return found.masked_fill(size == 0, SPOT_FLOOR)
+    return (best + token_bonus * size).masked_fill((best <= SPOT_FLOOR) | (size == 0), SPOT_FLOOR)

@@ -445,11 +445,9 @@ class Transducer(nn.Module):
             return next_token_masks(tokens, lists, self.vocab_size, device), None, None
         if not any(lists):
             return None, None, None
-        if not pointer.spots:
-            spots = None
-        elif spots is None:
+        if pointer.spots and spots is None:
             spots = self.phrase_spots(h, h_lens, lists)
-        spots = None if spots is None else spots[:, None, None]
+        spots = spots[:, None, None] if pointer.spots else None
         return next_phrase_tokens(tokens, lists, device), pointer.phrase_keys(lists), spots
 
     def _batch_context(self, context: Optional[ContextBatch], batch_size: int) -> BiasingContext:
