@@ -98,3 +98,27 @@ def test_spot_probe_counts_the_said_phrase_best_at_each_bonus() -> None:
     lengths = [1, 3, 5]
     assert script.best_counts(scores, lengths, said=0, bonuses=[0, 2, 3]) == {0: 1, 2: 0, 3: 0}
     assert script.best_counts(scores, lengths, said=2, bonuses=[0, 2, 3]) == {0: 0, 2: 0, 3: 1}
+
+
+def test_unknown_words_drops_only_inserted_words_outside_training_and_list() -> None:
+    script = _module("unknown_words")
+
+    def row(ref: str, hyp: str, phrases: tuple) -> UtteranceResult:
+        return UtteranceResult(
+            "u", "c", 0, True, 0.0, False, "en", phrases,
+            Interpretation(ref, "turn_on", []), Interpretation(hyp, "turn_on", []), "u:1",
+        )  # fmt: skip
+
+    known = {"switch", "on", "the", "heater"}
+    rows = [
+        # "thun" and "th" are inserted pieces of a name: unknown, dropped
+        row("switch on the thunder heater", "switch on the thun thunder heater th", ("thunder",)),
+        # "zap" stands for a reference word (a substitution), and "on" is known: both stay
+        row("switch on the zappy", "switch on on the zap", ("zappy",)),
+    ]
+    s = script.summary(rows, known)
+    assert (s["utterances"], s["insertions"], s["unknown_insertions"]) == (2, 3, 2)
+    assert s["unknown"] == 3  # thun, th, zap; thunder is a list word
+    # U-words: switch on the heater switch on the = 7; errors: thun, th, the extra "on"
+    assert round(s["u_wer"], 4) == round(300 / 7, 4)
+    assert round(s["u_wer_without"], 4) == round(100 / 7, 4)
