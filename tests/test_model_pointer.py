@@ -336,3 +336,17 @@ def test_phrase_keys_made_once_per_list_give_the_same_search():
         assert search(model, features, feature_lens, pointer_keys=keys, **kwargs) == inside
         other = torch.randn(keys.shape, generator=torch.Generator().manual_seed(0)) * 100
         assert search(model, features, feature_lens, pointer_keys=other, **kwargs) != inside
+
+
+def test_int8_model_with_phrase_keys_searches_with_a_list():
+    # dynamic int8 turns every nn.Linear's weight into a method: nothing may read .weight.device
+    model = _model(seed=3, pointer_phrases=True).eval()
+    model = torch.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    for module in model.modules():  # torch's fused encoder path needs float weights
+        if isinstance(module, torch.nn.TransformerEncoderLayer):
+            module.activation_relu_or_gelu = 0
+    features, feature_lens, _, _ = _batch()
+    emb = encode_phrase_list(model, PHRASES)
+    trie = ContextTrie(PHRASES, boost=0.0)
+    out = modified_beam_search(model, features, feature_lens, phrase_emb=emb, pointer=trie)
+    assert len(out) == 3

@@ -166,7 +166,7 @@ class ListPointer(nn.Module):
         list's end). A phrase found in several lists is keyed once."""
         if self.keys is None:
             raise ValueError("this pointer scores tokens, not phrases: it has no phrase keys")
-        device = self.out.weight.device
+        device = self.is_blank.device  # a buffer: int8 (quantized) layers have no .weight tensor
         index: Dict[Tuple[int, ...], int] = {}
         rows = [
             [index.setdefault(tuple(int(t) for t in p), len(index)) for p in ps] for ps in lists

@@ -214,7 +214,7 @@ class Transducer(nn.Module):
             [1, N+1, Dc] row) and mask [B, N+1].
         """
         if not self.uses_context:
-            device = self.joiner.out.weight.device
+            device = next(self.parameters()).device  # joiner.out may be int8, without .weight
             empty = torch.zeros(1, 1, 0, device=device).expand(batch_size, -1, -1)
             return BiasingContext(empty, torch.ones(batch_size, 1, dtype=torch.bool, device=device))
         no_bias = self.no_bias.view(1, -1)
