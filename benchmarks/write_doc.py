@@ -477,8 +477,9 @@ METHOD = """\
   random audio embeddings (its cost depends on their length, not their values).
 - **int8** (`bench_model.py`): `torch.quantization.quantize_dynamic` of the `nn.Linear` layers
   (attention output projections, LSTMs, convolutions, embeddings stay float). The int8 file size
-  is the quantized state dict plus the tokenizer. The accuracy check needs the demo's trained
-  tiny model (`make demo`); without it the page says it was skipped.
+  is the quantized state dict plus the tokenizer. The accuracy check reads the demo's trained
+  tiny model (`make demo`), or the model and corpus given as `--model` and `--data`; without a
+  model the page says it was skipped.
 """
 
 
