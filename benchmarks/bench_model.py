@@ -4,10 +4,10 @@ Int8: ``torch.quantization.quantize_dynamic`` on the ``nn.Linear`` layers (weigh
 activations quantized on the fly; attention's output projections, LSTMs, convolutions and
 embeddings stay float). Measured: file size, real-time factor on one thread (the decode
 benchmark's setup: random base model, calibrated blank offset, 20 synthetic utterances of ~2.5 s,
-batch 1), and accuracy (WER, B-WER, intent and slot accuracy) of the trained tiny model
-``exp/smarthome-tiny/model.pt`` on ``data/smarthome-tiny``'s test split, decoded exactly as
-``catt decode`` does. Without that model (``make demo`` makes it) the accuracy part is skipped and
-the results say so.
+batch 1), and accuracy (WER, B-WER, intent and slot accuracy) of a trained model, by default
+the tiny ``exp/smarthome-tiny/model.pt`` on ``data/smarthome-tiny``'s test split (``--model``,
+``--data``), decoded exactly as ``catt decode`` does, at the model's own (tuned) boost.
+Without that model (``make demo`` makes it) the accuracy part is skipped and the results say so.
 
     python benchmarks/bench_model.py --out benchmarks/results/model.json
 """
@@ -28,7 +28,6 @@ from benchlib import REPO, base_parser, make_tokenizer, relative_path, write_res
 from torch import nn
 
 VOCAB = {"micro": 64, "tiny": 256, "base": 500}
-BOOST = 2.0
 
 
 def quantize(model: nn.Module) -> nn.Module:
@@ -133,6 +132,9 @@ def int8_accuracy(model_path: Path, data_dir: Path, limit: Optional[int]) -> Dic
     if not model_path.is_file() or not data_dir.is_dir():
         missing = model_path if not model_path.is_file() else data_dir
         return {"skipped": f"{relative_path(missing)} is missing (`make demo` makes it)"}
+    from catt.decode.transcriber import load
+
+    boost = load(model_path).options.boost  # the model's tuned boost (catt tune), or the default
     rows = []
     keys = ("utterances", "wer", "b_wer", "u_wer", "intent_acc", "slot_acc", "slot_f1")
     with tempfile.TemporaryDirectory() as tmp:
@@ -150,7 +152,7 @@ def int8_accuracy(model_path: Path, data_dir: Path, limit: Optional[int]) -> Dic
                         distractors=0,
                         context=context,
                         deep_biasing=True,
-                        boost=BOOST,
+                        boost=boost,
                         beam=4,
                         condition=name,
                         seed=0,
@@ -162,6 +164,7 @@ def int8_accuracy(model_path: Path, data_dir: Path, limit: Optional[int]) -> Dic
         "model": relative_path(model_path),
         "data": relative_path(data_dir),
         "limit": limit,
+        "boost": boost,
         "rows": rows,
     }
 

@@ -335,7 +335,8 @@ def model_section(r: Optional[Dict[str, Any]]) -> List[str]:
     header = ["model", "condition", "utts", "WER", "B-WER", "intent acc", "slot acc"]
     lines += [
         f"`{acc['model']}` on the test split of `{acc['data']}` (first {acc['limit']} "
-        "utterances), beam 4, the household's own list for `deep+boost`; rates in percent.",
+        f"utterances), beam 4, the household's own list for `deep+boost` at the model's boost "
+        f"({acc.get('boost', 2.0):g}); rates in percent.",
         "",
         *table(header, arows),
     ]
