@@ -16,7 +16,7 @@ python scripts/unknown_words.py data/smarthome-base exp/smarthome-base/test-no-c
 import argparse
 import sys
 from pathlib import Path
-from typing import Iterable, List, Sequence, Set, Tuple
+from typing import Dict, Iterable, List, Sequence, Set, Tuple
 
 from lhotse import load_manifest_lazy
 
@@ -25,17 +25,16 @@ from catt.errors import CattError
 from catt.metrics.biasing import biased_word_errors, biasing_words
 from catt.metrics.results import UtteranceResult, read_results
 from catt.metrics.wer import align_words
-from catt.text.tags import is_tag
 
 
 def known_words(data: Path, splits: Sequence[str]) -> Set[str]:
-    """Every word of the transcripts of ``splits`` of a corpus directory (tags left out)."""
+    """Every word of the transcripts of ``splits`` of a corpus directory (tags are not in them)."""
     corpus = open_corpus(data)
     words: Set[str] = set()
     for split in splits:
         path = corpus.require("supervisions", split, "prepare the corpus first")
         for sup in load_manifest_lazy(path):
-            words.update(w for w in sup.text.split() if not is_tag(w))
+            words.update(sup.text.split())
     return words
 
 
@@ -61,8 +60,11 @@ def summary(results: Iterable[UtteranceResult], known: Set[str]) -> dict:
     """Unknown hypothesis words, unknown insertions, and U-WER with and without them."""
     refs, hyps, cleaned, lists = [], [], [], []
     unknown = dropped = 0
+    vocabularies: Dict[Tuple[str, ...], Set[str]] = {}  # one per list, not per utterance
     for r in results:
-        vocabulary = known | biasing_words(r.biasing_list)
+        if r.biasing_list not in vocabularies:
+            vocabularies[r.biasing_list] = known | biasing_words(r.biasing_list)
+        vocabulary = vocabularies[r.biasing_list]
         unknown += sum(w not in vocabulary for w in r.hyp.text.split())
         text, n = drop_unknown_insertions(r.ref.text, r.hyp.text, vocabulary)
         dropped += n
