@@ -14,6 +14,7 @@ from lhotse.dataset import K2SpeechRecognitionDataset, SimpleCutSampler
 from lhotse.qa import validate, validate_recordings_and_supervisions
 
 from catt.data.features import compute_fbank
+from catt.data.smarthome import prepare as prepare_module
 from catt.data.smarthome import prepare_smarthome
 from catt.data.smarthome.prepare import SIZES, plan_corpus
 from catt.data.smarthome.stats import corpus_stats, format_stats
@@ -185,6 +186,23 @@ def test_interrupted_run_resumes_and_is_deterministic(
     assert len(list((out / "wav" / "adapt").glob("*.wav"))) == 6
     assert not (out / "manifests" / "smarthome_cuts_adapt.jsonl.gz").exists()
     assert json.loads((out / "corpus.json").read_text())["splits"]["adapt"]["utterances"] == 6
+    assert {p: p.stat().st_mtime_ns for p in others} == others
+
+    # A catt that gives the dev split other voices (same ids and counts) makes dev anew too.
+    others = {
+        p: p.stat().st_mtime_ns
+        for p in out.rglob("*")
+        if p.is_file() and p.name != "corpus.json" and "dev" not in str(p.relative_to(out))
+    }
+    voice = Voice("en-us", "f1", 130, 30)
+    real = prepare_module.sample_voice
+    monkeypatch.setattr(
+        prepare_module,
+        "sample_voice",
+        lambda lang, split, rng: voice if split == "dev" else real(lang, split, rng),
+    )
+    prepare_smarthome(out, size="micro", langs=["en"], seed=0, num_jobs=1)
+    assert {s.speaker for s in _manifest(out, "supervisions", "dev")} == {voice.id}
     assert {p: p.stat().st_mtime_ns for p in others} == others
 
 

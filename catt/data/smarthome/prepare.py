@@ -14,6 +14,7 @@ written last) returns at once.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -208,9 +209,8 @@ def _ensure_writable(out_dir: Path) -> None:
         raise CattError(f"cannot write to output directory {out_dir}: {e.strerror or e}") from e
 
 
-def _check_params(out_dir: Path, params: Dict[str, Any]) -> bool:
-    """True when ``out_dir`` already holds this finished corpus, every split of it; error when
-    another one."""
+def _check_params(out_dir: Path, params: Dict[str, Any]) -> None:
+    """Stamp ``out_dir`` with the arguments; error when it holds a corpus made with others."""
     stamp = out_dir / ".smarthome_params.json"
     if stamp.is_file():
         old = json.loads(stamp.read_text(encoding="utf-8"))
@@ -222,13 +222,23 @@ def _check_params(out_dir: Path, params: Dict[str, Any]) -> bool:
             )
     else:
         atomic_write_text(stamp, json.dumps(params) + "\n")
+
+
+def _plan_digest(plan: CorpusPlan, split: str) -> str:
+    """A digest of ``split``'s plan: its utterance ids, texts and voices."""
+    rows = [f"{u.id}\t{u.text}\t{u.voice.id}" for u in plan.utterances[split]]
+    return hashlib.sha1("\n".join(rows).encode("utf-8")).hexdigest()
+
+
+def _finished(out_dir: Path, plan: CorpusPlan) -> bool:
+    """True when ``corpus.json`` records every split made as ``plan`` has it. A corpus made
+    before a split was added (adapt), resized, or planned otherwise (dev's voices) is not: a
+    rerun then remakes the splits that differ (:func:`_stale`) and keeps the others."""
     info = out_dir / "corpus.json"
     if not info.is_file():
         return False
-    # A corpus prepared before a split was added (adapt) or resized gets it anew on a rerun.
     have = json.loads(info.read_text(encoding="utf-8")).get("splits", {})
-    want = {s: SIZES[params["size"]].utterances[s] * len(params["langs"]) for s in SPLITS}
-    return all(have.get(s, {}).get("utterances") == n for s, n in want.items())
+    return all(have.get(s, {}).get("plan") == _plan_digest(plan, s) for s in SPLITS)
 
 
 def _stale(out_dir: Path, plan: CorpusPlan, split: str) -> bool:
@@ -310,6 +320,7 @@ def _summary(plan: CorpusPlan, out_dir: Path, seconds: float) -> Dict[str, Any]:
             "utterances": len(recs),
             "hours": round(sum(r.duration for r in recs) / 3600, 4),
             "households": len(plan.households[split]),
+            "plan": _plan_digest(plan, split),
         }
     return {
         "corpus": "smarthome",
@@ -346,10 +357,11 @@ def prepare_smarthome(
     require_espeak()
     out_dir = Path(out_dir)
     _ensure_writable(out_dir)
-    if _check_params(out_dir, {"size": size, "langs": list(langs), "seed": seed}):
+    _check_params(out_dir, {"size": size, "langs": list(langs), "seed": seed})
+    plan = plan_corpus(size, langs, seed)
+    if _finished(out_dir, plan):
         logger.info("%s: corpus already prepared (corpus.json exists)", out_dir)
         return
-    plan = plan_corpus(size, langs, seed)
     for split in SPLITS:
         if _stale(out_dir, plan, split):
             logger.warning("%s: this catt plans the split otherwise; making it anew", split)
@@ -359,4 +371,5 @@ def prepare_smarthome(
         _prepare_split(out_dir, plan, split, num_jobs)
     summary = _summary(plan, out_dir, time.time() - start)
     atomic_write_text(out_dir / "corpus.json", json.dumps(summary, indent=2) + "\n")
-    logger.info("%s: corpus ready (%s)", out_dir, summary["splits"])
+    counts = {split: info["utterances"] for split, info in summary["splits"].items()}
+    logger.info("%s: corpus ready (utterances: %s)", out_dir, counts)

@@ -79,8 +79,9 @@ class Voice:
 
 
 def sample_voice(lang: str, split: str, rng: random.Random) -> Voice:
-    """A voice for an utterance of ``split``: test utterances use held-out voices half the time."""
-    heldout = split == "test" and rng.random() < 0.5
+    """A voice for an utterance of ``split``: dev and test utterances use held-out voices half
+    the time, so that what ``catt tune`` chooses on dev is chosen under test's conditions."""
+    heldout = split in ("dev", "test") and rng.random() < 0.5
     accents = ACCENTS[lang] + (HELDOUT_ACCENTS[lang] if heldout else ())
     variants = HELDOUT_VARIANTS if heldout else VARIANTS
     return Voice(rng.choice(accents), rng.choice(variants), rng.choice(SPEEDS), rng.choice(PITCHES))
