@@ -573,6 +573,9 @@ class Trainer:
         self.skipped = 0
         self._recent_skips: Deque[bool] = collections.deque(maxlen=SKIP_WINDOW)
         self._saved_step = -1
+        self._validated_step = -1
+        self.train_seconds = 0.0  # wall time of every pass of this run (carried by checkpoints)
+        self._pass_start = time.time()
         self._resume_sampler: Optional[Dict[str, Any]] = None
         self.writer: Any = None
 
@@ -770,7 +773,12 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "sampler": None if epoch_done else self.train_sampler.state_dict(),
             "rng": rng,
+            "train_seconds": self._elapsed(),
         }
+
+    def _elapsed(self) -> float:
+        """Wall seconds of training so far: earlier passes (resumed runs) and this one."""
+        return self.train_seconds + time.time() - self._pass_start
 
     def save_checkpoint(self, *, epoch_done: bool = False) -> Optional[Path]:
         """Write ``checkpoints/step-XXXXXXXX.pt`` (rank 0) and keep the last ``keep_last``."""
@@ -808,6 +816,7 @@ class Trainer:
         self.step, self.epoch, self.skipped = ckpt["step"], ckpt["epoch"], ckpt["skipped"]
         self._resume_sampler = ckpt["sampler"]
         self._saved_step = self.step
+        self.train_seconds = float(ckpt.get("train_seconds", 0.0))  # 0: an older checkpoint
         rng = ckpt["rng"]
         _set_rng_state(rng[self.dist.rank] if self.dist.rank < len(rng) else rng[0])
         logger.info("resumed from %s (step %d, epoch %d)", path, self.step, self.epoch)
@@ -850,6 +859,7 @@ class Trainer:
         from tqdm import tqdm
 
         self.model.train()
+        self._pass_start = time.time()
         bar = tqdm(
             total=self.opts.max_steps,
             initial=self.step,
@@ -864,7 +874,15 @@ class Trainer:
             bar.close()
         if self._saved_step != self.step:
             self.save_checkpoint(epoch_done=False)
-        self._log_valid()
+        if self._validated_step != self.step:  # not twice when valid_every divides the steps
+            self._log_valid()
+        if self.dist.is_main:
+            logger.info(
+                "trained to step %d in %.0f s of wall time (this pass: %.0f s)",
+                self.step,
+                self._elapsed(),
+                time.time() - self._pass_start,
+            )
 
     def _run_epoch(self, bar: Any) -> None:
         self.train_sampler.set_epoch(self.epoch)
@@ -933,6 +951,7 @@ class Trainer:
             self.save_checkpoint(epoch_done=False)
 
     def _log_valid(self) -> None:
+        self._validated_step = self.step
         losses = self.validate()
         if losses is not None and self.dist.is_main:
             logger.info(

@@ -95,7 +95,8 @@ def test_training_lowers_the_loss_and_writes_a_loadable_model(
         tmp_path / "c.yaml", corpus, max_steps=40, epochs=10, loss_warm_steps=0, spec_augment=False
     )
     exp = tmp_path / "exp"
-    model_path = train(config, exp, resume=False, overrides=["train.checkpoint_every=15"])
+    overrides = ["train.checkpoint_every=15", "train.valid_every=20"]
+    model_path = train(config, exp, resume=False, overrides=overrides)
     assert model_path == exp / "model.pt"
     losses = [loss for _, _, loss in log]
     assert len(losses) == 40 and all(math.isfinite(x) for x in losses)
@@ -116,7 +117,9 @@ def test_training_lowers_the_loss_and_writes_a_loadable_model(
     assert saved["model"]["vocab_size"] == tokenizer.vocab_size
     assert list((exp / "tensorboard").glob("events.out.tfevents.*"))
     log_text = (exp / "train.log").read_text()
-    assert "dev loss" in log_text and "step 40" in log_text
+    assert "step 20: dev loss" in log_text and "step 40" in log_text
+    assert log_text.count("step 40: dev loss") == 1  # the last step's, not again at the end
+    assert "trained to step 40 in" in log_text
 
 
 def test_export_writes_any_step_of_a_run(
@@ -192,10 +195,18 @@ def test_resume_continues_with_the_same_next_batch(
     start = int(list_checkpoints(exp)[-1].stem.split("-")[1])
     assert start == (4 if kill_at == 6 else EPOCH_STEPS)
 
+    # The killed passes' wall time is carried on (stand-in: 1,000 s at the checkpoint).
+    last = list_checkpoints(exp)[-1]
+    state = torch.load(last, weights_only=False)
+    assert state["train_seconds"] > 0
+    torch.save({**state, "train_seconds": 1000.0}, last)
+
     monkeypatch.undo()
     monkeypatch.setattr(Trainer, "validate", lambda self: None)
     resumed = record_steps(monkeypatch)
     train(config, exp, resume=True, overrides=overrides)
+    final_state = torch.load(list_checkpoints(exp)[-1], weights_only=False)
+    assert 1000.0 < final_state["train_seconds"] < 1000.0 + 600
     assert [s for s, _, _ in resumed] == list(range(start + 1, 17))
     expected = full[start:]
     assert [ids for _, ids, _ in resumed] == [ids for _, ids, _ in expected]
