@@ -177,9 +177,8 @@ class ListPointer(nn.Module):
             return out
         unique = list(index)
         lengths = torch.tensor([len(p) for p in unique], dtype=torch.long)
-        tokens = torch.zeros(len(unique), max(1, int(lengths.max())), dtype=torch.long)
-        for i, p in enumerate(unique):
-            tokens[i, : len(p)] = torch.tensor(p, dtype=torch.long)
+        longest = max(1, int(lengths.max()))
+        tokens = torch.tensor([p + (0,) * (longest - len(p)) for p in unique], dtype=torch.long)
         keys = self.keys(tokens.to(device), lengths.to(device))
         for b, r in enumerate(rows):
             out[b, : len(r)] = keys[torch.tensor(r, dtype=torch.long, device=device)]
