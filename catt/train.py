@@ -82,6 +82,7 @@ logger = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = "catt-train-checkpoint-v1"
 SKIP_WINDOW = 100
+LR_DECAYS = ("rsqrt", "cosine")
 """Training stops when more than half of the last this many steps were skipped (at least
 ``SKIP_WINDOW // 5`` of them seen): such a run learns nothing and should not burn hours."""
 _CKPT_NAME = re.compile(r"^step-(\d+)\.pt$")
@@ -123,7 +124,10 @@ class TrainOptions:
         epochs: passes over the training cuts.
         max_steps: stop after this many steps even if epochs remain (None: no limit).
         lr: peak learning rate of Adam.
-        warmup_steps: linear warm-up to ``lr``, then inverse square-root decay.
+        warmup_steps: linear warm-up to ``lr``, then the decay of ``lr_decay``.
+        lr_decay: ``rsqrt``, inverse square-root decay (no end in view), or ``cosine``, a
+            half cosine from ``lr`` to 0 at ``max_steps`` (which it needs): a run of a fixed
+            length ends annealed.
         grad_clip: maximum gradient norm.
         log_every: log and write TensorBoard scalars every this many steps.
         valid_every: dev loss every this many steps (0: only at the end).
@@ -148,6 +152,7 @@ class TrainOptions:
     max_steps: Optional[int] = None
     lr: float = 1e-3
     warmup_steps: int = 500
+    lr_decay: str = "rsqrt"
     grad_clip: float = 5.0
     log_every: int = 10
     valid_every: int = 500
@@ -173,6 +178,12 @@ class TrainOptions:
             _check_non_negative(f"train.{name}", getattr(self, name))
         if self.max_steps is not None:
             _check_positive("train.max_steps", self.max_steps)
+        if self.lr_decay not in LR_DECAYS:
+            raise ConfigError(
+                f"train.lr_decay must be one of {', '.join(LR_DECAYS)}, got {self.lr_decay!r}"
+            )
+        if self.lr_decay == "cosine" and self.max_steps is None:
+            raise ConfigError("train.lr_decay: cosine decays to 0 at train.max_steps: set it")
         if not 0.0 <= self.vtlp < 0.5:
             raise ConfigError(f"train.vtlp must be in [0, 0.5), got {self.vtlp}")
         _check_positive("train.prune_range", self.prune_range)
@@ -365,16 +376,26 @@ def _one_line(e: BaseException) -> str:
 # ----------------------------------------------------------------------------- schedules
 
 
-def lr_factor(step: int, warmup_steps: int) -> float:
-    """Learning-rate multiplier: linear warm-up to 1 at ``warmup_steps``, then 1/sqrt decay.
+def lr_factor(
+    step: int, warmup_steps: int, decay: str = "rsqrt", total: Optional[int] = None
+) -> float:
+    """Learning-rate multiplier: linear warm-up to 1 at ``warmup_steps``, then 1/sqrt decay,
+    or with ``decay="cosine"`` a half cosine to 0 at ``total`` steps.
 
     >>> [round(lr_factor(s, 4), 2) for s in (0, 1, 3, 15)]
     [0.25, 0.5, 1.0, 0.5]
+    >>> [round(lr_factor(s, 4, "cosine", 12), 2) for s in (0, 3, 7, 11)]
+    [0.25, 1.0, 0.5, 0.0]
     """
+    n = step + 1
+    warm = min(1.0, n / warmup_steps) if warmup_steps > 0 else 1.0
+    if decay == "cosine":
+        assert total is not None, "a cosine decay needs the total steps"
+        done = min(1.0, max(0.0, (n - warmup_steps) / max(1, total - warmup_steps)))
+        return warm * 0.5 * (1 + math.cos(math.pi * done))
     if warmup_steps <= 0:
         return 1.0
-    n = step + 1
-    return min(n / warmup_steps, math.sqrt(warmup_steps / n))
+    return min(warm, math.sqrt(warmup_steps / n))
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -554,7 +575,8 @@ class Trainer:
         trained = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(trained, lr=self.opts.lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda s: lr_factor(s, self.opts.warmup_steps)
+            self.optimizer,
+            lambda s: lr_factor(s, self.opts.warmup_steps, self.opts.lr_decay, self.opts.max_steps),
         )
         self.corpus = open_corpus(self.data_dir)
         train_path = self.corpus.require(

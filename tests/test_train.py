@@ -78,6 +78,10 @@ def record_steps(monkeypatch: pytest.MonkeyPatch, kill_at: Optional[int] = None)
 
 def test_schedules() -> None:
     assert lr_factor(9, 10) == 1.0 and lr_factor(39, 10) == 0.5 and lr_factor(0, 0) == 1.0
+    cosine = [lr_factor(s, 10, "cosine", 110) for s in range(110)]
+    assert cosine[:10] == [lr_factor(s, 10) for s in range(10)]  # the same warm-up
+    assert cosine[9] == 1.0 and cosine[59] == pytest.approx(0.5) and cosine[109] == 0.0
+    assert all(a > b for a, b in zip(cosine[9:], cosine[10:]))
     assert lr_factor(0, 10) < lr_factor(5, 10) < lr_factor(9, 10)
     assert loss_scales(0, 10) == (1.0, 0.1)
     assert loss_scales(10, 10) == loss_scales(500, 10) == (0.5, 1.0)
@@ -550,6 +554,8 @@ def test_the_train_split_and_trainable_parameters(
         (["trian.lr=1"], r"unknown key 'trian' in config; valid keys: context, data, model, train"),
         (["train.epochs=two"], r"train.epochs must be int, got 'two'"),
         (["train.lr=0"], r"train.lr must be > 0, got 0"),
+        (["train.lr_decay=linear"], r"train.lr_decay must be one of rsqrt, cosine, got 'linear'"),
+        (["train.lr_decay=cosine", "train.max_steps=null"], r"cosine decays to 0 at train.max_st"),
         (["train.average_last=9"], r"train.average_last must be in \[1, keep_last=2\], got 9"),
         (["train.spec_augment=maybe"], r"train.spec_augment must be bool"),
         (["context.drop_positive_prob=2"], r"context.drop_positive_prob must be in \[0, 1\]"),
