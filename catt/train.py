@@ -82,9 +82,10 @@ logger = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = "catt-train-checkpoint-v1"
 SKIP_WINDOW = 100
-LR_DECAYS = ("rsqrt", "cosine")
 """Training stops when more than half of the last this many steps were skipped (at least
 ``SKIP_WINDOW // 5`` of them seen): such a run learns nothing and should not burn hours."""
+LR_DECAYS = ("rsqrt", "cosine")
+"""The values of ``train.lr_decay`` (:func:`lr_factor`)."""
 _CKPT_NAME = re.compile(r"^step-(\d+)\.pt$")
 PathLike = Union[str, Path]
 
