@@ -14,7 +14,9 @@
 #   4  score and write report.md, report.json and distractors.png
 # Data goes to data/smarthome-SIZE, the experiment to exp/smarthome-SIZE (relative to the
 # current directory) or --exp-dir. --set overrides a key of conf/SIZE.yaml for training (e.g.
-# --set model.encoder.conv_kernel=0): an ablation on the same data, in its own --exp-dir.
+# --set model.encoder.conv_kernel=0): an ablation on the same data, in its own --exp-dir. With
+# --biasing-stage it applies to the biasing stage too (its model must match), train.* keys
+# included: change those of one stage in a copy of its config instead.
 # --boost W fixes the boost instead of tuning it. --biasing-stage ends stage 2 with the biasing
 # stage (conf/biasing.yaml: the list pointer goes on learning on the adapt split, the rest
 # frozen) into EXP/biasing, where stages 3-4 then write.
@@ -30,7 +32,7 @@ biasing_stage=0
 overrides=()
 recipe_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-usage() { sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --size) size=$2; shift 2 ;;
