@@ -104,6 +104,7 @@ def _cmd_decode(args: argparse.Namespace) -> int:
         resolve_transducer=args.resolve_transducer,
         pointer=args.pointer,
         closed_slots=args.closed_slots,
+        jobs=args.jobs,
     )
     return 0
 
@@ -122,6 +123,7 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         max_u_wer_rise=args.max_u_wer_rise,
         limit=args.limit,
         save_to_model=args.save_to_model,
+        jobs=args.jobs,
     )
     print(render_tuning(tuning))
     return 0
@@ -292,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, help="decode at most this many utterances")
     p.add_argument("--lists", help="a fixed list set of DATA/context, e.g. biasing_100")
+    p.add_argument(
+        "--jobs", type=int, default=1, help="decoding processes, sharing torch's threads"
+    )
     _add_search_arguments(p)
     p.set_defaults(func=_cmd_decode)
 
@@ -323,6 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--save-to-model",
         action="store_true",
         help="write the settings chosen into the model file, as the defaults of catt transcribe",
+    )
+    p.add_argument(
+        "--jobs", type=int, default=1, help="decoding processes, sharing torch's threads"
     )
     p.set_defaults(func=_cmd_tune)
 

@@ -18,11 +18,12 @@ stage_time() { echo "stage $1 $(( $(date +%s) - $2 ))s" >> "$exp/stage_times.txt
 # json_field FILE KEY: one top-level value of a JSON file (e.g. a weight catt tune chose).
 json_field() { python -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
 
-# decode_conditions MODEL DATA SPLIT OUT_DIR PREFIX "name|flags"...: one `catt decode` per
-# condition into OUT_DIR/name.jsonl (condition PREFIXname in the report); finished ones skipped.
+# decode_conditions MODEL DATA SPLIT OUT_DIR PREFIX JOBS "name|flags"...: one `catt decode` of
+# JOBS processes per condition into OUT_DIR/name.jsonl (condition PREFIXname in the report);
+# finished ones skipped.
 decode_conditions() {
-  local model=$1 data=$2 split=$3 out_dir=$4 prefix=$5 entry name flags out
-  shift 5
+  local model=$1 data=$2 split=$3 out_dir=$4 prefix=$5 jobs=$6 entry name flags out
+  shift 6
   mkdir -p "$out_dir"
   for entry in "$@"; do
     name=${entry%%|*}
@@ -35,7 +36,7 @@ decode_conditions() {
     log "  $prefix$name"
     # shellcheck disable=SC2086
     catt decode --model "$model" --data "$data" --split "$split" --condition "$prefix$name" \
-      --out "$out" $flags
+      --out "$out" --jobs "$jobs" $flags
   done
 }
 

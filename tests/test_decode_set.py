@@ -188,3 +188,45 @@ def test_features_match_compute_features(corpus: Path) -> None:
     fresh = compute_features(load_audio(corpus / "wav" / "test" / "utt0.wav"))
     assert stored.shape == fresh.shape
     assert torch.allclose(stored, fresh, atol=0.05)
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory) -> Path:
+    """A random micro transducer with its tokenizer, in a model file a new process can load."""
+    from catt.model import ModelConfig, build_model, save_model
+
+    folder = tmp_path_factory.mktemp("exp")
+    tok = train_tokenizer(TEXTS, folder / "bpe.model", 30)
+    torch.manual_seed(0)
+    model = build_model(ModelConfig.preset("micro", vocab_size=tok.vocab_size)).eval()
+    with torch.no_grad():  # a random model that emits symbols: lower the blank logit
+        model.joiner.out.bias[tok.blank_id] -= 3.0
+    return save_model(folder / "model.pt", model, tok)
+
+
+def test_two_processes_write_what_one_does(corpus: Path, model_file: Path, tmp_path: Path) -> None:
+    def decode(jobs: int) -> str:
+        out = decode_condition(
+            model_path=model_file, data_dir=corpus, split="test",
+            out_path=tmp_path / f"jobs{jobs}.jsonl", distractors=2, context=True,
+            deep_biasing=True, boost=1.0, beam=2, condition=None, seed=0, limit=None, jobs=jobs,
+        )  # fmt: skip
+        return out.read_text(encoding="utf-8")
+
+    one = decode(1)
+    assert any(json.loads(line)["hyp_tagged"] for line in one.splitlines())  # it emits symbols
+    assert decode(2) == one
+
+
+def test_bad_model_or_jobs_fail_before_any_process(
+    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    broken = tmp_path / "model.pt"
+    broken.write_bytes(b"not a model")
+    args = ["decode", "--model", str(broken), "--data", str(corpus), "--out", str(tmp_path / "r")]
+    assert main([*args, "--jobs", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "model.pt" in err and "Traceback" not in err
+    assert main([*args, "--jobs", "0"]) == 2
+    assert "--jobs must be >= 1, got 0" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

@@ -137,11 +137,13 @@ def tune_weights(
     max_u_wer_rise: float = 5.0,
     limit: Optional[int] = None,
     save_to_model: bool = False,
+    jobs: int = 1,
 ) -> Dict[str, Any]:
     """Decode ``split`` under every setting of the grids and choose the boost and the weight.
 
     Writes ``out_dir/tuning.json`` (atomically) and returns its content: ``boost``,
-    ``resolve_transducer``, the no-list scores and every trial's ``b_wer``/``u_wer``.
+    ``resolve_transducer``, the no-list scores and every trial's ``b_wer``/``u_wer``. ``jobs``:
+    the processes of each decode (:func:`~catt.decode.decode_set.decode_condition`).
     """
     boosts = _check_grid("boost", boosts)
     transducer_weights = _check_grid("resolve_transducer", transducer_weights)
@@ -156,6 +158,7 @@ def tune_weights(
         seed=0,
         limit=limit,
         deep_biasing=True,
+        jobs=jobs,
     )
 
     def decode(name: str, **settings: Any) -> Dict[str, Any]:

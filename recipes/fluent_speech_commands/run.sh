@@ -87,7 +87,7 @@ fi
 if run_stage 4; then
   log "stage 4: decode the test split"
   t=$(date +%s)
-  decode_conditions "$exp/model.pt" "$data" test "$exp/decode" "" "${conditions[@]}"
+  decode_conditions "$exp/model.pt" "$data" test "$exp/decode" "" "$jobs" "${conditions[@]}"
   stage_time 4 "$t"
 fi
 

@@ -123,7 +123,7 @@ if run_stage 4; then
   t=$(date +%s)
   for test_set in "${test_sets[@]}"; do
     decode_conditions "$exp/model.pt" "$data" "$test_set" "$exp/decode/$test_set" \
-      "$test_set/" "${conditions[@]}"
+      "$test_set/" "$jobs" "${conditions[@]}"
   done
   stage_time 4 "$t"
 fi

@@ -17,6 +17,7 @@
 # --set model.encoder.conv_kernel=0): an ablation on the same data, in its own --exp-dir. With
 # --biasing-stage it applies to the biasing stage too (its model must match), train.* keys
 # included: change those of one stage in a copy of its config instead.
+# --jobs N: processes for synthesis, features, tuning and decoding (default 2, the cores).
 # --boost W fixes the boost instead of tuning it. --biasing-stage ends stage 2 with the biasing
 # stage (conf/biasing.yaml: the list pointer goes on learning on the adapt split, the rest
 # frozen) into EXP/biasing, where stages 3-4 then write.
@@ -98,7 +99,7 @@ if run_stage 3; then
   log "stage 3: tune the boost ($boosts) and the transducer's weight on dev"
   t=$(date +%s)
   catt tune --model "$out/model.pt" --data "$data" --split dev --out "$out/tune" --boosts "$boosts" \
-    --save-to-model
+    --save-to-model --jobs "$jobs"
 fi
 # The weights stage 3 chose (a stage-4-only run needs the condition names alone).
 boost=${boosts%%,*}
@@ -127,7 +128,7 @@ conditions=(
 if run_stage 3; then
   log "stage 3: decode the test split under ${#conditions[@]} conditions" \
     "(boost $boost, transducer weight $resolve_transducer)"
-  decode_conditions "$out/model.pt" "$data" test "$out/decode" "" "${conditions[@]}"
+  decode_conditions "$out/model.pt" "$data" test "$out/decode" "" "$jobs" "${conditions[@]}"
   stage_time 3 "$t"
 fi
 
