@@ -16,7 +16,7 @@ from benchlib import REPO
 
 from catt.io import atomic_path, atomic_write_text
 
-NAMES = ("train", "augment", "loss", "decode", "resolve", "model")
+NAMES = ("train", "augment", "loss", "decode", "decode_jobs", "resolve", "model")
 MODES = {
     "none": "no list",
     "deep": "deep biasing",
@@ -395,6 +395,35 @@ def resolve_section(r: Optional[Dict[str, Any]]) -> List[str]:
     ]
 
 
+def decode_jobs_section(r: Optional[Dict[str, Any]]) -> List[str]:
+    """Decoding throughput against the number of processes (``catt decode --jobs``)."""
+    if r is None:
+        return ["Not run.", ""]
+    rows = [
+        [
+            c["jobs"],
+            f"{c['seconds']:.1f}",
+            f"{c['utterances_per_second']:.2f}",
+            f"{c['speed_up']:.2f}",
+        ]
+        for c in r["cases"]
+    ]
+    utts = r["groups"] * r["utterances_per_group"]
+    return [
+        f"`catt decode --jobs N` and `catt tune --jobs N` (the recipes pass their `--jobs`): "
+        f"{r['groups']} context groups of {r['utterances_per_group']} utterances "
+        f"({r['audio_seconds']:.0f} s of audio in all), each with its own list of "
+        f"{r['list_size']} invented names, decoded in the recipe's best mode (deep biasing "
+        f"with the list pointer scoring phrases, boost {r['boost']:g}, beam 4) by a randomly "
+        f"initialised `{r['preset']}` model with a pointer, on {r['threads']} torch threads in "
+        "all: one process with all of them, or N processes sharing them. The pool's start "
+        "(spawning, importing torch, loading the model) is part of the time.",
+        "",
+        *table(["processes", f"seconds for {utts} utterances", "utterances / s", "speed-up"], rows),
+        "",
+    ]
+
+
 def commands_section(results: Dict[str, Dict[str, Any]]) -> List[str]:
     """The exact commands that produced the results."""
     cmds = [r["command"] for r in results.values() if "command" in r]
@@ -430,6 +459,9 @@ def render(results: Dict[str, Dict[str, Any]], img: Optional[str]) -> str:
         "## Decoding speed against the phrase-list size",
         "",
         *decode_section(results.get("decode"), img),
+        "## Decoding processes",
+        "",
+        *decode_jobs_section(results.get("decode_jobs")),
         "## List resolution against the list size",
         "",
         *resolve_section(results.get("resolve")),

@@ -81,6 +81,13 @@ def test_decode_results(quick_run: Path) -> None:
     assert len(data["goals"]) == 5 and all(isinstance(g["met"], bool) for g in data["goals"])
 
 
+def test_decode_jobs_results(quick_run: Path) -> None:
+    data = _load(quick_run, "decode_jobs")
+    assert [c["jobs"] for c in data["cases"]] == [1, 2]
+    assert all(c["seconds"] > 0 and c["utterances_per_second"] > 0 for c in data["cases"])
+    assert data["cases"][0]["speed_up"] == 1.0 and data["tokens_per_frame"] > 0
+
+
 def test_resolve_results(quick_run: Path) -> None:
     data = _load(quick_run, "resolve")
     slots = [(c["phrases"], c["slot"]) for c in data["cases"]]
@@ -104,7 +111,7 @@ def test_model_results(quick_run: Path) -> None:
 def test_page_and_plot(quick_run: Path) -> None:
     page = (quick_run / "doc" / "benchmarks.md").read_text()
     headings = ("## Goals", "## Training throughput", "## Feature aug", "## Loss", "## Decoding")
-    for heading in (*headings, "## List res", "## Model"):
+    for heading in (*headings, "## Decoding processes", "## List res", "## Model"):
         assert heading in page
     assert "](img/decode.png)" in page and "deep biasing, token vectors" in page
     assert "met" in page and "--quick" in page

@@ -27,7 +27,14 @@ from catt.io import atomic_path
 from catt.metrics.results import NO_CONTEXT, mode_name
 from catt.text.tags import build_tagged, parse_tagged
 
-__all__ = ["decode_condition", "condition_name", "household_phrases", "draw_distractors"]
+__all__ = [
+    "Group",
+    "decode_condition",
+    "decode_groups",
+    "condition_name",
+    "household_phrases",
+    "draw_distractors",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -188,7 +195,7 @@ def decode_condition(
         groups.append(Group(group, own, phrases))
     lines: Dict[str, str] = {}
     with tqdm(total=len(cuts), desc=f"decode {name}", unit="utt") as progress:
-        for group, tagged in _decode_groups(model_path, groups, options, jobs):
+        for group, tagged in decode_groups(model_path, groups, options, jobs):
             for cut, hyp in zip(group.cuts, tagged):
                 record = _record(cut, hyp, group.own, name, options, context, distractors)
                 lines[cut.id] = json.dumps(record, ensure_ascii=False)
@@ -200,7 +207,8 @@ def decode_condition(
 
 
 class Group(NamedTuple):
-    """A context group's cuts, its own list and the list they are decoded with."""
+    """A context group's cuts (anything with ``load_features()``: a [T, 80] array), its own
+    list and the list they are decoded with."""
 
     cuts: List[Any]
     own: List[Phrase]
@@ -233,7 +241,7 @@ def _decode_task(
     return index, _decode_group(_worker["transcriber"], features, phrases, options)
 
 
-def _decode_groups(
+def decode_groups(
     model_path: Union[str, Path], groups: Sequence[Group], options: DecodingOptions, jobs: int
 ) -> Iterator[Tuple[Group, List[str]]]:
     """Each group with its tagged hypotheses, as they are decoded: in order by this process
