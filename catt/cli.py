@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, List, Optional, Sequence
 
+from catt.cpu import keep_freed_memory
 from catt.errors import CattError
 
 __all__ = ["main"]
@@ -361,6 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``catt`` console script."""
+    keep_freed_memory()
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

@@ -20,6 +20,7 @@ from typing import Any, Dict, Iterable, Iterator, List, NamedTuple, Optional, Se
 import torch
 
 from catt.context.phrases import Phrase, merge_phrases
+from catt.cpu import keep_freed_memory
 from catt.data.corpus import Corpus, context_group, open_corpus
 from catt.decode.options import DecodingOptions
 from catt.errors import CattError
@@ -222,6 +223,7 @@ _worker: Dict[str, Any] = {}
 def _start_worker(model_path: Union[str, Path], threads: int) -> None:
     from catt.decode.transcriber import load
 
+    keep_freed_memory()  # as the catt command that started this process
     torch.set_num_threads(threads)
     _worker["transcriber"] = load(model_path)
 

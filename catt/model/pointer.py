@@ -65,7 +65,14 @@ __all__ = [
 ]
 
 _MASKED = -1.0e4
-"""Logit of a token outside the allowed set (finite: a row with no allowed token stays finite)."""
+"""Gate logit of a cell with no allowed token (finite: such a row stays finite)."""
+
+OUTSIDE = 40.0
+"""How far below the best allowed value (a logit, a phrase score) a value outside the allowed set
+is put: e^-40 (4e-18) is nothing beside any allowed one. Not further: torch's CPU ``exp`` takes
+a slow path below about -87 (30 to 100 times slower), and the log-softmax, softmax and
+log-add-exp of the pointer take the exp of every value, forward and backward, most of them
+outside the set; at -1e4 this cost a tenth of a base training step (docs/training.md)."""
 
 GATE_INIT = -3.0
 """Initial gate logit: the pointer starts with about 5 % of the non-blank probability."""
@@ -205,7 +212,7 @@ class ListPointer(nn.Module):
             gate = gate + gate_spot
         else:
             allowed = allowed.expand_as(log_p)
-            pointer = self.out(hidden).float().masked_fill(~allowed, _MASKED).log_softmax(dim=-1)
+            pointer = _fill_outside(self.out(hidden).float(), allowed).log_softmax(dim=-1)
         gate = gate.masked_fill(~allowed.any(dim=-1, keepdim=True), _MASKED)
         blank = log_p[..., self.blank_id : self.blank_id + 1]
         non_blank = torch.log1p(-blank.exp().clamp(max=1.0 - 1e-6))
@@ -242,12 +249,18 @@ class ListPointer(nn.Module):
             fit = spots.masked_fill(~valid, SPOT_FLOOR).max(dim=-1, keepdim=True).values
             gate_spot = self.gate_spot_weight * fit
         # A cell with no phrase keeps finite scores; its weights are zeroed below.
-        scores = scores.masked_fill(~valid & valid.any(dim=-1, keepdim=True), -math.inf)
-        weights = scores.softmax(dim=-1) * valid
+        weights = _fill_outside(scores, valid).softmax(dim=-1) * valid
         mass = torch.zeros_like(token_logits).scatter_add(-1, index, weights)
         allowed = torch.zeros_like(token_logits).scatter_add(-1, index, valid.float()) > 0
-        pointer = mass.clamp(min=1e-30).log().masked_fill(~allowed, _MASKED)
+        pointer = mass.clamp(min=math.exp(-OUTSIDE)).log()  # a token no phrase allows: -40
         return pointer, allowed, gate_spot
+
+
+def _fill_outside(values: Tensor, allowed: Tensor) -> Tensor:
+    """``values`` [..., N] with those not ``allowed`` set :data:`OUTSIDE` below the best allowed
+    one of their row; a row with none allowed becomes constant (finite)."""
+    best = values.detach().masked_fill(~allowed, -math.inf).amax(dim=-1, keepdim=True)
+    return torch.where(allowed, values, best.clamp(min=_MASKED) - OUTSIDE)
 
 
 class _TrieRows:
