@@ -70,14 +70,14 @@ def time_jobs(
 
 def main() -> None:
     p = base_parser(__doc__.splitlines()[0], default_threads=2)
-    p.add_argument("--groups", type=int, default=None, help="context groups (default 8; quick 2)")
-    p.add_argument("--per-group", type=int, default=None, help="utterances each (10; quick 2)")
+    p.add_argument("--groups", type=int, default=None, help="context groups (default 16; quick 2)")
+    p.add_argument("--per-group", type=int, default=None, help="utterances each (25; quick 2)")
     p.add_argument("--jobs", type=int, nargs="+", default=[1, 2], help="process counts to time")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     runs = args.runs if args.runs is not None else (1 if args.quick else 3)
-    num_groups = args.groups or (2 if args.quick else 8)
-    per_group = args.per_group or (2 if args.quick else 10)
+    num_groups = args.groups or (2 if args.quick else 16)
+    per_group = args.per_group or (2 if args.quick else 25)
     preset, frames = ("micro", 60) if args.quick else ("tiny", 250)
     from catt.context.phrases import Phrase
     from catt.decode.decode_set import Group

@@ -6,7 +6,8 @@ gradient clipping, Adam update. The batch follows the config: ``data.max_duratio
 2-3 s utterances (synthetic 80-bin features), tagged transcripts of invented commands tokenized
 with a tokenizer of the recipe's size (tiny 256, base 500), and per utterance its own phrase plus
 ``context.max_distractors / 2`` distractors (the sampler's mean). Data loading and SpecAugment
-are not included (they run in the data loader). Each config runs in its own process; peak
+are not included (they run in the data loader). Each config runs in its own process, whose
+malloc keeps freed memory as ``catt train``'s does (``catt.cpu.keep_freed_memory``); peak
 memory is the growth of ``ru_maxrss`` once the model and the batch are built. ``base+pointer``
 is the base config with the list pointer (``--set model.biasing.pointer=true``);
 ``base+pointer+household`` trains the pointer on household lists (``--set
@@ -151,9 +152,11 @@ def child(case: str, runs: int, threads: int) -> Dict[str, Any]:
     """Measure the recipe config of ``case`` in this (fresh) process."""
     import torch
 
+    from catt.cpu import keep_freed_memory
     from catt.model import ModelConfig, build_model
     from catt.train import load_train_config
 
+    keep_freed_memory()  # as `catt train` does
     torch.set_num_threads(threads)
     size, overrides = CASES[case]
     conf = CONF_DIR / f"{size}.yaml"

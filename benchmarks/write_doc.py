@@ -420,7 +420,6 @@ def decode_jobs_section(r: Optional[Dict[str, Any]]) -> List[str]:
         "(spawning, importing torch, loading the model) is part of the time.",
         "",
         *table(["processes", f"seconds for {utts} utterances", "utterances / s", "speed-up"], rows),
-        "",
     ]
 
 
