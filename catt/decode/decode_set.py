@@ -135,8 +135,8 @@ def decode_condition(
     Utterances are decoded context group by group; the results file is written atomically.
     With ``jobs`` > 1, that many processes decode the groups side by side, each with its share
     of torch's threads: the search is a loop over small tensors that one thread runs nearly as
-    fast as two, so two processes decode about twice as many utterances a second on two cores
-    (docs/decoding.md). The results are those of one process.
+    fast as two, so two processes decode 1.67 times as many utterances a second on two cores
+    (docs/benchmarks.md, "Decoding processes"). The results are those of one process.
     With ``lists`` (a list set of ``DATA/context``, e.g. ``biasing_100``), each group is
     decoded with that set's fixed list and ``distractors`` must be 0: the results record the
     set's own distractor count.
