@@ -167,6 +167,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_jobs_argument(p: argparse.ArgumentParser) -> None:
+    """``--jobs`` of ``decode`` and ``tune``: decoding processes (``decode_condition``)."""
+    p.add_argument(
+        "--jobs", type=int, default=1, help="decoding processes, sharing torch's threads"
+    )
+
+
 def _add_search_arguments(p: argparse.ArgumentParser, tuned: bool = False) -> None:
     """The list-resolution and slot flags of ``decode`` and ``transcribe``. ``tuned``: no
     defaults here (None), so that the model file's tuned settings, else the library's, apply."""
@@ -295,9 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, help="decode at most this many utterances")
     p.add_argument("--lists", help="a fixed list set of DATA/context, e.g. biasing_100")
-    p.add_argument(
-        "--jobs", type=int, default=1, help="decoding processes, sharing torch's threads"
-    )
+    _add_jobs_argument(p)
     _add_search_arguments(p)
     p.set_defaults(func=_cmd_decode)
 
@@ -330,9 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write the settings chosen into the model file, as the defaults of catt transcribe",
     )
-    p.add_argument(
-        "--jobs", type=int, default=1, help="decoding processes, sharing torch's threads"
-    )
+    _add_jobs_argument(p)
     p.set_defaults(func=_cmd_tune)
 
     p = sub.add_parser("transcribe", help="transcribe audio files, biased by phrase lists")

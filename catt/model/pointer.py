@@ -248,7 +248,7 @@ class ListPointer(nn.Module):
             scores = scores + self.spot_weight * spots
             fit = spots.masked_fill(~valid, SPOT_FLOOR).max(dim=-1, keepdim=True).values
             gate_spot = self.gate_spot_weight * fit
-        # A cell with no phrase keeps finite scores; its weights are zeroed below.
+        # A cell with no phrase gets constant (finite) scores; `* valid` zeroes its weights.
         weights = _fill_outside(scores, valid).softmax(dim=-1) * valid
         mass = torch.zeros_like(token_logits).scatter_add(-1, index, weights)
         allowed = torch.zeros_like(token_logits).scatter_add(-1, index, valid.float()) > 0
