@@ -54,7 +54,7 @@ def _case(kind: str, B: int, T: int, U: int, V: int) -> Callable[[], None]:
             lm_simple=simple_lm(g),
             am=joiner.enc_proj(h),
             lm=joiner.pred_proj(g),
-            joint=lambda a, b: joiner(a, b, project_input=False),
+            joint=lambda a, b, columns: joiner(a, b, project_input=False, columns=columns),
             symbols=symbols,
             boundary=boundary,
             blank_id=0,

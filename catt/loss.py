@@ -9,6 +9,7 @@ Warm-up (the trainer's side): ``loss = simple_scale * simple + pruned_scale * pr
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Optional, Tuple
 
 import k2
@@ -18,8 +19,11 @@ from torch import Tensor
 __all__ = ["make_boundary", "pruned_rnnt_loss", "full_rnnt_loss", "ctc_loss", "loss_scales"]
 
 Joint = Callable[..., Tensor]
-"""``joint(am [B,T,S,J], lm [B,T,S,J])``, or with ``lm_extra`` ``joint(am, lm, extra [B,T,S,E])``
--> logits [B,T,S,V]."""
+"""``joint(am [B,T,S,J], lm [B,T,S,J], columns=[B,T,S,2])``, or with ``lm_extra``
+``joint(am, lm, extra [B,T,S,E], columns=...)`` -> [B,T,S,2]: the log-probabilities (normalized
+over the vocabulary) of the two tokens ``columns`` names at each cell, blank and the symbol. The
+loss reads no other: a joint need not write the [B,T,S,V] distribution (the list pointer's
+mixture over V cost a fifth of a base training step, docs/training.md)."""
 
 
 def make_boundary(h_lens: Tensor, y_lens: Tensor) -> Tensor:
@@ -54,8 +58,8 @@ def pruned_rnnt_loss(
         lm_simple: [B, U+1, V] label embeddings projected to the vocabulary (simple loss).
         am: [B, T, J] audio embeddings projected by the joiner.
         lm: [B, U+1, J] label embeddings projected by the joiner.
-        joint: ``joint(am_pruned [B,T,S,J], lm_pruned [B,T,S,J]) -> logits [B,T,S,V]``; with
-            ``lm_extra`` it gets that tensor pruned the same way as a third argument.
+        joint: see :data:`Joint`; with ``lm_extra`` it gets that tensor pruned the same way as
+            a third argument.
         symbols: [B, U] int64 targets (padding anything, cut by ``boundary``).
         boundary: [B, 4] from :func:`make_boundary`.
         prune_range: S, the symbols kept per frame (>= 1; above U it keeps all).
@@ -82,19 +86,54 @@ def pruned_rnnt_loss(
         px_grad=px_grad, py_grad=py_grad, boundary=boundary, s_range=prune_range
     )
     am_pruned, lm_pruned = k2.do_rnnt_pruning(am=am, lm=lm, ranges=ranges)
+    columns = _pruned_columns(symbols, ranges, blank_id)
     if lm_extra is None:
-        logits = joint(am_pruned, lm_pruned)
+        log_probs = joint(am_pruned, lm_pruned, columns=columns)
     else:
-        logits = joint(am_pruned, lm_pruned, _prune_labels(lm_extra, ranges))
-    pruned = k2.rnnt_loss_pruned(
-        logits=logits.float(),
-        symbols=symbols,
-        ranges=ranges,
-        termination_symbol=blank_id,
-        boundary=boundary,
-        reduction=reduction,
-    )
-    return simple, pruned
+        log_probs = joint(am_pruned, lm_pruned, _prune_labels(lm_extra, ranges), columns=columns)
+    px, py = _pruned_lattice(log_probs.float(), ranges, boundary, symbols.size(1))
+    pruned = -k2.mutual_information_recursion(px=px, py=py, boundary=boundary)
+    return simple, _reduce(pruned, reduction)
+
+
+def _pruned_columns(symbols: Tensor, ranges: Tensor, blank_id: int) -> Tensor:
+    """[B, T, S, 2] token ids: blank, and the symbol at each pruned label position (blank past
+    the last symbol)."""
+    b, t, s = ranges.shape
+    with_end = torch.cat([symbols, symbols.new_full((b, 1), blank_id)], dim=1)  # [B, U+1]
+    pruned = torch.gather(with_end.unsqueeze(1).expand(b, t, with_end.size(1)), 2, ranges)
+    return torch.stack([torch.full_like(pruned, blank_id), pruned], dim=-1)
+
+
+def _pruned_lattice(
+    log_probs: Tensor, ranges: Tensor, boundary: Tensor, num_symbols: int
+) -> Tuple[Tensor, Tensor]:
+    """The pruned cells' [B, T, S, 2] (blank, symbol) log-probabilities laid out on the whole
+    lattice for ``k2.mutual_information_recursion``: px [B, U, T+1] (emit the next symbol) and
+    py [B, U+1, T] (blank), -inf off the pruned band and past each sequence's frames (as k2's
+    own ``rnnt_loss_pruned`` lays out what it reads from full logits)."""
+    b, t, s = ranges.shape
+    u = num_symbols
+    # Row (b, t) holds label positions ranges[b, t, 0] ... + S - 1: move them to their place.
+    place = (torch.arange(u + 1, device=ranges.device) - ranges[:, :, :1]) % (u + 1)
+    pad = log_probs.new_full((b, t, u + 1 - s), -math.inf)
+    px = torch.gather(torch.cat([log_probs[..., 1], pad], dim=2), 2, place)[:, :, :u]
+    py = torch.gather(torch.cat([log_probs[..., 0], pad], dim=2), 2, place)
+    px = torch.cat([px.permute(0, 2, 1), px.new_full((b, u, 1), -math.inf)], dim=2)
+    # No symbol is emitted at or after a sequence's last frame.
+    last = boundary[:, 3].reshape(b, 1, 1).expand(b, u, t + 1)
+    px = px.scatter(2, last, -math.inf)
+    return px, py.permute(0, 2, 1)
+
+
+def _reduce(losses: Tensor, reduction: str) -> Tensor:
+    if reduction == "none":
+        return losses
+    if reduction == "sum":
+        return losses.sum()
+    if reduction == "mean":
+        return losses.mean()
+    raise ValueError(f"reduction must be 'none', 'sum' or 'mean', got {reduction!r}")
 
 
 def _prune_labels(x: Tensor, ranges: Tensor) -> Tensor:

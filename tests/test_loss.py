@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import k2
 import pytest
 import torch
 
-from catt.loss import full_rnnt_loss, loss_scales, make_boundary, pruned_rnnt_loss
+from catt.loss import _prune_labels, full_rnnt_loss, loss_scales, make_boundary, pruned_rnnt_loss
 from catt.model.joiner import Joiner
 
 B, T, U, V, J, D = 3, 12, 5, 10, 8, 6
@@ -50,7 +51,7 @@ def _pruned(case, prune_range: int):
         lm_simple=torch.randn(B, U + 1, V),
         am=joiner.enc_proj(h),
         lm=joiner.pred_proj(g),
-        joint=lambda am, lm: joiner(am, lm, project_input=False),
+        joint=lambda am, lm, columns: joiner(am, lm, project_input=False, columns=columns),
         symbols=symbols,
         boundary=make_boundary(h_lens, y_lens),
         blank_id=0,
@@ -91,3 +92,86 @@ def test_loss_scales_schedule():
     assert s == pytest.approx(0.75) and p == pytest.approx(0.55)
     assert loss_scales(10_000, 100) == (0.5, 1.0)
     assert loss_scales(5, 0) == (0.5, 1.0)
+
+
+@pytest.mark.parametrize("prune_range", [2, 4])
+@pytest.mark.parametrize("pointer", [None, "dense", "sparse"])
+def test_pruned_loss_reads_what_k2_reads_off_the_whole_vocabulary(case, prune_range, pointer):
+    """The joint gives the loss blank's and the symbol's log-probabilities alone; k2's own
+    rnnt_loss_pruned reads them off the joint's whole [B, T, S, V]: the same losses, and the
+    same gradients for every parameter of the joiner (and its list pointer). The pointer's
+    lists allow most of the vocabulary somewhere in each utterance (dense), or a few tokens, as
+    a household's list does (sparse: the pointer's output layer then skips the others)."""
+    _, h, g, symbols, h_lens, y_lens = case
+    torch.manual_seed(2)
+    joiner = Joiner(d_model=D, joiner_dim=J, vocab_size=V, pointer=pointer is not None)
+    allowed = None
+    if pointer is not None:  # as a phrase list's next tokens: never blank
+        torch.nn.init.constant_(joiner.pointer.gate.bias, 0.5)  # the mixture matters
+        if pointer == "dense":
+            allowed = torch.rand(B, U + 1, V) < 0.4
+        else:  # a few tokens everywhere (some of them said), now and then one more, or none
+            allowed = torch.zeros(B, U + 1, V, dtype=torch.bool)
+            allowed[0, :, [int(symbols[0, 0]), int(symbols[0, 2]), 5]] = True
+            allowed[0, 3, int(symbols[0, 3])] = True
+            allowed[1, 1:3, int(symbols[1, 1])] = True
+        allowed[..., 0] = False
+        assert (allowed.any(dim=1).sum(dim=-1) < V - 1).any() == (pointer == "sparse")
+    am_simple, lm_simple = torch.randn(B, T, V), torch.randn(B, U + 1, V)
+    boundary = make_boundary(h_lens, y_lens)
+
+    def ours() -> torch.Tensor:
+        return pruned_rnnt_loss(
+            am_simple=am_simple,
+            lm_simple=lm_simple,
+            am=joiner.enc_proj(h),
+            lm=joiner.pred_proj(g),
+            joint=lambda am, lm, *x, columns: joiner(
+                am, lm, project_input=False, allowed=x[0] if x else None, columns=columns
+            ),
+            symbols=symbols,
+            boundary=boundary,
+            blank_id=0,
+            prune_range=prune_range,
+            lm_extra=allowed,
+            reduction="none",
+        )[1]
+
+    def k2_reads_all() -> torch.Tensor:
+        _, (px_grad, py_grad) = k2.rnnt_loss_smoothed(
+            lm=lm_simple,
+            am=am_simple,
+            symbols=symbols,
+            termination_symbol=0,
+            lm_only_scale=0.25,
+            am_only_scale=0.0,
+            boundary=boundary,
+            reduction="none",
+            return_grad=True,
+        )
+        ranges = k2.get_rnnt_prune_ranges(
+            px_grad=px_grad, py_grad=py_grad, boundary=boundary, s_range=prune_range
+        )
+        am, lm = k2.do_rnnt_pruning(am=joiner.enc_proj(h), lm=joiner.pred_proj(g), ranges=ranges)
+        extra = None if allowed is None else _prune_labels(allowed, ranges)
+        logits = joiner(am, lm, project_input=False, allowed=extra)
+        return k2.rnnt_loss_pruned(
+            logits=logits,
+            symbols=symbols,
+            ranges=ranges,
+            termination_symbol=0,
+            boundary=boundary,
+            reduction="none",
+        )
+
+    results = []
+    for loss_fn in (ours, k2_reads_all):
+        joiner.zero_grad()
+        loss = loss_fn()
+        loss.sum().backward()
+        results.append((loss.detach(), [p.grad.clone() for p in joiner.parameters()]))
+    (loss, grads), (ref, ref_grads) = results
+    assert torch.isfinite(loss).all() and (loss > 0).all()
+    assert torch.allclose(loss, ref, rtol=1e-5, atol=1e-5)
+    for grad, ref_grad in zip(grads, ref_grads):
+        assert torch.allclose(grad, ref_grad, rtol=1e-4, atol=1e-6)

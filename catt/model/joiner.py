@@ -12,7 +12,7 @@ from typing import Optional, Union
 import torch
 from torch import Tensor, nn
 
-from catt.model.pointer import ListPointer, PhraseChoices
+from catt.model.pointer import ListPointer, PhraseChoices, log_softmax_at
 
 __all__ = ["Joiner"]
 
@@ -53,6 +53,7 @@ class Joiner(nn.Module):
         g: Tensor,
         project_input: bool = True,
         allowed: Union[Tensor, PhraseChoices, None] = None,
+        columns: Optional[Tensor] = None,
     ) -> Tensor:
         """Logits of the next token.
 
@@ -63,14 +64,19 @@ class Joiner(nn.Module):
             allowed: [..., V] bool, the tokens the phrase list allows next; with a pointer, the
                 result mixes in the pointer over them (None: the plain joiner). A pointer that
                 scores phrases takes :class:`~catt.model.pointer.PhraseChoices` instead.
+            columns: [..., C] token ids: return only their log-probabilities (the pruned loss
+                reads blank and the target of each cell); None: the whole vocabulary.
 
         Returns:
-            [..., V] unnormalized logits (normalized log-probabilities with the pointer).
+            [..., V] unnormalized logits (normalized log-probabilities with the pointer);
+            with ``columns``, [..., C] normalized log-probabilities (float32).
         """
         if project_input:
             h, g = self.enc_proj(h), self.pred_proj(g)
         hidden = torch.tanh(h + g)
         logits = self.out(hidden)
         if self.pointer is None or allowed is None:
-            return logits
-        return self.pointer(hidden, logits, allowed)
+            if columns is None:
+                return logits
+            return log_softmax_at(logits.float(), columns)
+        return self.pointer(hidden, logits, allowed, columns)

@@ -62,6 +62,7 @@ __all__ = [
     "PhraseNext",
     "next_token_masks",
     "next_phrase_tokens",
+    "log_softmax_at",
 ]
 
 _MASKED = -1.0e4
@@ -192,7 +193,11 @@ class ListPointer(nn.Module):
         return out
 
     def forward(
-        self, hidden: Tensor, logits: Tensor, allowed: Union[Tensor, PhraseChoices]
+        self,
+        hidden: Tensor,
+        logits: Tensor,
+        allowed: Union[Tensor, PhraseChoices],
+        columns: Optional[Tensor] = None,
     ) -> Tensor:
         """Log-probabilities of the mixture.
 
@@ -201,32 +206,85 @@ class ListPointer(nn.Module):
             logits: [..., V] the joiner's output.
             allowed: [..., V] bool, the tokens the list allows next (broadcast to ``logits``);
                 for a pointer that scores phrases, :class:`PhraseChoices`.
+            columns: [..., C] token ids: only their log-probabilities are mixed and returned
+                (the pruned loss reads two columns of V); None: every token.
 
         Returns:
-            [..., V] normalized log-probabilities (float32).
+            [..., V] normalized log-probabilities (float32); [..., C] with ``columns``.
         """
-        log_p = logits.float().log_softmax(dim=-1)
+        logits = logits.float()
+        if columns is None:
+            log_p = logits.log_softmax(dim=-1)
+            blank = log_p[..., self.blank_id : self.blank_id + 1]
+            is_blank: Tensor = self.is_blank
+        else:
+            blank_column = columns.new_full((*columns.shape[:-1], 1), self.blank_id)
+            log_p = log_softmax_at(logits, torch.cat([columns, blank_column], dim=-1))
+            log_p, blank = log_p[..., :-1], log_p[..., -1:]
+            is_blank = columns == self.blank_id
         gate = self.gate(hidden).float()
         if isinstance(allowed, PhraseChoices):
-            pointer, allowed, gate_spot = self._phrase_pointer(hidden, allowed)
+            pointer, any_allowed, gate_spot = self._phrase_pointer(hidden, allowed, columns)
             gate = gate + gate_spot
-        else:
-            allowed = allowed.expand_as(log_p)
+        elif columns is None:
+            allowed = allowed.expand_as(logits)
             pointer = _fill_outside(self.out(hidden).float(), allowed).log_softmax(dim=-1)
-        gate = gate.masked_fill(~allowed.any(dim=-1, keepdim=True), _MASKED)
-        blank = log_p[..., self.blank_id : self.blank_id + 1]
+            any_allowed = allowed.any(dim=-1, keepdim=True)
+        else:
+            pointer, any_allowed = self._token_pointer_at(
+                hidden, allowed.expand_as(logits), columns
+            )
+        gate = gate.masked_fill(~any_allowed, _MASKED)
         non_blank = torch.log1p(-blank.exp().clamp(max=1.0 - 1e-6))
         mixed = torch.logaddexp(
             F.logsigmoid(-gate) + log_p, F.logsigmoid(gate) + non_blank + pointer
         )
-        return torch.where(self.is_blank, log_p, mixed)
+        return torch.where(is_blank, log_p, mixed)
+
+    def _token_pointer_at(
+        self, hidden: Tensor, allowed: Tensor, columns: Tensor
+    ) -> Tuple[Tensor, Tensor]:
+        """The token pointer's log-probabilities [B, ..., C] at ``columns`` and whether each
+        cell allows any token ([B, ..., 1] bool), from hidden [B, ..., J] and allowed
+        [B, ..., V].
+
+        The same values as the log-softmax over V of :func:`_fill_outside`, but the output
+        layer is computed only for the tokens some cell of the same utterance allows (about
+        60 of a base model's 500): every other token sits :data:`OUTSIDE` below its cell's
+        best, whatever its logit, and joins the normalizer as such."""
+        b, vocab = hidden.size(0), allowed.size(-1)
+        per_utterance = allowed.reshape(b, -1, vocab).any(dim=1)  # [B, V]
+        width = max(1, int(per_utterance.sum(dim=-1).max()))
+        # Each utterance's allowed tokens first; the slots past them hold tokens it never allows.
+        slots = per_utterance.to(torch.uint8).argsort(dim=-1, descending=True, stable=True)
+        slots = slots[:, :width]  # [B, A] token ids
+        values = torch.baddbmm(
+            self.out.bias[slots].unsqueeze(1),
+            hidden.reshape(b, -1, hidden.size(-1)),
+            self.out.weight[slots].transpose(1, 2),
+        ).reshape(*hidden.shape[:-1], width)  # [B, ..., A]
+        cells = allowed.shape[:-1]
+        index = slots.reshape(b, *[1] * (len(cells) - 1), width).expand(*cells, width)
+        in_slot = allowed.gather(-1, index)
+        values = values.float()
+        best = values.detach().masked_fill(~in_slot, -math.inf).amax(dim=-1, keepdim=True)
+        floor = best.clamp(min=_MASKED) - OUTSIDE
+        filled = torch.where(in_slot, values, floor)
+        normalizer = filled.logsumexp(dim=-1, keepdim=True)
+        if vocab > width:  # the tokens in no slot, each at the floor
+            normalizer = torch.logaddexp(normalizer, floor + math.log(vocab - width))
+        slot_of = torch.full((b, vocab), -1, dtype=torch.long, device=slots.device)
+        slot_of.scatter_(1, slots, torch.arange(width, device=slots.device).expand(b, width))
+        where = slot_of.gather(1, columns.reshape(b, -1)).reshape(columns.shape)
+        at = torch.where(where >= 0, filled.gather(-1, where.clamp(min=0)), floor)
+        return at - normalizer, in_slot.any(dim=-1, keepdim=True)
 
     def _phrase_pointer(
-        self, hidden: Tensor, choices: PhraseChoices
+        self, hidden: Tensor, choices: PhraseChoices, columns: Optional[Tensor] = None
     ) -> Tuple[Tensor, Tensor, Union[Tensor, float]]:
-        """The pointer's log-probabilities [..., V] from phrase scores, the allowed tokens
-        [..., V] bool (those some phrase goes on with) and what spotting adds to the gate
-        ([..., 1], or 0.0)."""
+        """The pointer's log-probabilities [..., V] from phrase scores ([..., C] at ``columns``),
+        whether any phrase goes on at each cell ([..., 1] bool) and what spotting adds to the
+        gate ([..., 1], or 0.0)."""
         if self.query is None:
             raise ValueError("this pointer scores tokens: give it an allowed-token mask")
         if self.spots and choices.spots is None:
@@ -251,9 +309,16 @@ class ListPointer(nn.Module):
         # A cell with no phrase gets constant (finite) scores; `* valid` zeroes its weights.
         weights = _fill_outside(scores, valid).softmax(dim=-1) * valid
         mass = torch.zeros_like(token_logits).scatter_add(-1, index, weights)
-        allowed = torch.zeros_like(token_logits).scatter_add(-1, index, valid.float()) > 0
+        if columns is not None:
+            mass = mass.gather(-1, columns)
         pointer = mass.clamp(min=math.exp(-OUTSIDE)).log()  # a token no phrase allows: -40
-        return pointer, allowed, gate_spot
+        return pointer, valid.any(dim=-1, keepdim=True), gate_spot
+
+
+def log_softmax_at(values: Tensor, columns: Tensor) -> Tensor:
+    """``values.log_softmax(-1).gather(-1, columns)`` without writing the log-softmax of every
+    value: [..., N], [..., C] long -> [..., C]."""
+    return values.gather(-1, columns) - values.logsumexp(dim=-1, keepdim=True)
 
 
 def _fill_outside(values: Tensor, allowed: Tensor) -> Tensor:

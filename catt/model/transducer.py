@@ -336,8 +336,12 @@ class Transducer(nn.Module):
             lm_simple=self.simple_lm_proj(g),
             am=self.joiner.enc_proj(h),
             lm=self.joiner.pred_proj(g),
-            joint=lambda am, lm, *x: self.joiner(
-                am, lm, project_input=False, allowed=_choices(x[0] if x else None, keys, spots)
+            joint=lambda am, lm, *x, columns: self.joiner(
+                am,
+                lm,
+                project_input=False,
+                allowed=_choices(x[0] if x else None, keys, spots),
+                columns=columns,
             ),
             symbols=symbols,
             boundary=boundary,
