@@ -249,35 +249,20 @@ class ListPointer(nn.Module):
         [B, ..., V].
 
         The same values as the log-softmax over V of :func:`_fill_outside`, but the output
-        layer is computed only for the tokens some cell of the same utterance allows (about
-        60 of a base model's 500): every other token sits :data:`OUTSIDE` below its cell's
-        best, whatever its logit, and joins the normalizer as such."""
+        layer runs over the utterance's :class:`_Slots` only: every other token sits
+        :data:`OUTSIDE` below its cell's best, whatever its logit, and joins the normalizer
+        as such."""
         b, vocab = hidden.size(0), allowed.size(-1)
-        per_utterance = allowed.reshape(b, -1, vocab).any(dim=1)  # [B, V]
-        width = max(1, int(per_utterance.sum(dim=-1).max()))
-        # Each utterance's allowed tokens first; the slots past them hold tokens it never allows.
-        slots = per_utterance.to(torch.uint8).argsort(dim=-1, descending=True, stable=True)
-        slots = slots[:, :width]  # [B, A] token ids
-        values = torch.baddbmm(
-            self.out.bias[slots].unsqueeze(1),
-            hidden.reshape(b, -1, hidden.size(-1)),
-            self.out.weight[slots].transpose(1, 2),
-        ).reshape(*hidden.shape[:-1], width)  # [B, ..., A]
-        cells = allowed.shape[:-1]
-        index = slots.reshape(b, *[1] * (len(cells) - 1), width).expand(*cells, width)
-        in_slot = allowed.gather(-1, index)
-        values = values.float()
+        slots = _Slots(allowed.reshape(b, -1, vocab).any(dim=1))
+        values = slots.logits(self.out, hidden).float()  # [B, ..., A]
+        in_slot = slots.take(allowed)
         best = values.detach().masked_fill(~in_slot, -math.inf).amax(dim=-1, keepdim=True)
         floor = best.clamp(min=_MASKED) - OUTSIDE
         filled = torch.where(in_slot, values, floor)
         normalizer = filled.logsumexp(dim=-1, keepdim=True)
-        if vocab > width:  # the tokens in no slot, each at the floor
-            normalizer = torch.logaddexp(normalizer, floor + math.log(vocab - width))
-        slot_of = torch.full((b, vocab), -1, dtype=torch.long, device=slots.device)
-        slot_of.scatter_(1, slots, torch.arange(width, device=slots.device).expand(b, width))
-        where = slot_of.gather(1, columns.reshape(b, -1)).reshape(columns.shape)
-        at = torch.where(where >= 0, filled.gather(-1, where.clamp(min=0)), floor)
-        return at - normalizer, in_slot.any(dim=-1, keepdim=True)
+        if vocab > slots.width:  # the tokens in no slot, each at the floor
+            normalizer = torch.logaddexp(normalizer, floor + math.log(vocab - slots.width))
+        return slots.read(filled, columns, floor) - normalizer, in_slot.any(dim=-1, keepdim=True)
 
     def _phrase_pointer(
         self, hidden: Tensor, choices: PhraseChoices, columns: Optional[Tensor] = None
@@ -289,12 +274,21 @@ class ListPointer(nn.Module):
             raise ValueError("this pointer scores tokens: give it an allowed-token mask")
         if self.spots and choices.spots is None:
             raise ValueError("this pointer reads spotting scores: give PhraseChoices spots")
-        token_logits = self.out(hidden).float()  # [..., V]
-        shape = token_logits.shape[:-1]
         keys = choices.keys.float()
+        shape = hidden.shape[:-1]
         nxt = choices.next_tokens.expand(*shape, keys.size(1))
         valid = nxt >= 0
         index = nxt.clamp(min=0)
+        if columns is None:
+            token_logits = self.out(hidden).float()  # [..., V]
+        else:  # the output layer at the tokens the utterance's phrases go on with, alone
+            b, vocab = hidden.size(0), self.out.out_features
+            said = torch.zeros(b, vocab, device=index.device)
+            said.scatter_add_(1, index.reshape(b, -1), valid.reshape(b, -1).float())
+            slots = _Slots(said > 0)
+            token_logits = slots.logits(self.out, hidden).float()  # [..., A]
+            index = slots.slot_of.gather(1, index.reshape(b, -1)).reshape(index.shape)
+            index = index.clamp(min=0)  # a phrase that does not go on: any slot (weight 0)
         query = self.query(hidden).float()
         match = query.reshape(keys.size(0), -1, keys.size(-1)) @ keys.transpose(1, 2)
         scores = token_logits.gather(-1, index) + match.reshape(*shape, -1) / math.sqrt(
@@ -310,9 +304,50 @@ class ListPointer(nn.Module):
         weights = _fill_outside(scores, valid).softmax(dim=-1) * valid
         mass = torch.zeros_like(token_logits).scatter_add(-1, index, weights)
         if columns is not None:
-            mass = mass.gather(-1, columns)
+            mass = slots.read(mass, columns, mass.new_zeros(()))
         pointer = mass.clamp(min=math.exp(-OUTSIDE)).log()  # a token no phrase allows: -40
         return pointer, valid.any(dim=-1, keepdim=True), gate_spot
+
+
+class _Slots:
+    """Each utterance's few tokens of the vocabulary, to run the pointer's output layer on them
+    alone (the pruned loss: a household's list allows about 60 of a base model's 500 tokens).
+
+    Built from ``used`` [B, V] bool: ``tokens`` [B, A] holds each utterance's used tokens first
+    (A: the most any utterance uses; the slots past them hold tokens it does not use), and
+    ``slot_of`` [B, V] the slot of each token, -1 for none."""
+
+    def __init__(self, used: Tensor) -> None:
+        b, vocab = used.shape
+        self.width = max(1, int(used.sum(dim=-1).max()))
+        order = used.to(torch.uint8).argsort(dim=-1, descending=True, stable=True)
+        self.tokens = order[:, : self.width]
+        self.slot_of = torch.full((b, vocab), -1, dtype=torch.long, device=used.device)
+        slots = torch.arange(self.width, device=used.device).expand(b, self.width)
+        self.slot_of.scatter_(1, self.tokens, slots)
+
+    def logits(self, layer: nn.Linear, hidden: Tensor) -> Tensor:
+        """``layer(hidden)`` [B, ..., V] at the slots alone: [B, ..., A]."""
+        b = hidden.size(0)
+        out = torch.baddbmm(
+            layer.bias[self.tokens].unsqueeze(1),
+            hidden.reshape(b, -1, hidden.size(-1)),
+            layer.weight[self.tokens].transpose(1, 2),
+        )
+        return out.reshape(*hidden.shape[:-1], self.width)
+
+    def take(self, values: Tensor) -> Tensor:
+        """[B, ..., V] -> [B, ..., A], the slots' columns."""
+        cells = values.shape[:-1]
+        index = self.tokens.reshape(cells[0], *[1] * (len(cells) - 1), self.width)
+        return values.gather(-1, index.expand(*cells, self.width))
+
+    def read(self, values: Tensor, columns: Tensor, default: Tensor) -> Tensor:
+        """``values`` [B, ..., A] at the tokens ``columns`` [B, ..., C]; ``default`` (broadcast)
+        where a column's token has no slot."""
+        b = columns.size(0)
+        where = self.slot_of.gather(1, columns.reshape(b, -1)).reshape(columns.shape)
+        return torch.where(where >= 0, values.gather(-1, where.clamp(min=0)), default)
 
 
 def log_softmax_at(values: Tensor, columns: Tensor) -> Tensor:
