@@ -432,18 +432,20 @@ def next_token_masks(
     """
     longest = max((len(s) for s in symbols), default=0)
     masks = torch.zeros(len(symbols), longest + 1, vocab_size, dtype=torch.bool)
+    cells: List[List[int]] = [[], [], []]  # (utterance, position, token) of every continuation
     for b, (tokens, phrases) in enumerate(zip(symbols, lists)):
-        phrases = [[int(t) for t in p] for p in phrases if len(p)]
+        phrases = [p for p in phrases if len(p)]
         if not phrases:
             continue
         tokens = [int(t) for t in tokens]
-        firsts = sorted({p[0] for p in phrases if p[0] < vocab_size})
-        masks[b, : len(tokens) + 1, firsts] = True
+        firsts = [int(p[0]) for p in phrases]
+        masks[b, : len(tokens) + 1, sorted({t for t in firsts if t < vocab_size})] = True
         # A partial match starts with a phrase's first token, so only the phrases whose first
         # token the reference says can be matched along it: their trie reaches the same states
         # as the whole list's (a household list has hundreds of phrases, a reference a few).
         said = set(tokens)
-        trie = ContextTrie([p for p in phrases if p[0] in said], boost=0.0)
+        kept = [[int(t) for t in p] for p, first in zip(phrases, firsts) if first in said]
+        trie = ContextTrie(kept, boost=0.0)
         state = trie.root
         allowed: Dict[State, List[int]] = {trie.root: []}  # the first tokens are set already
         for u in range(len(tokens) + 1):
@@ -451,8 +453,17 @@ def next_token_masks(
                 state = trie.step(state, tokens[u - 1])[1]
             if state not in allowed:
                 allowed[state] = [t for t in trie.next_tokens(state) if t < vocab_size]
-            masks[b, u, allowed[state]] = True
+            _add_cells(cells, b, u, allowed[state])
+    if cells[2]:
+        masks[tuple(torch.tensor(c, dtype=torch.long) for c in cells)] = True
     return masks.to(device)
+
+
+def _add_cells(cells: List[List[int]], b: int, u: int, values: Sequence[int]) -> None:
+    """Append (b, u, value) for each of ``values`` to the three columns ``cells``."""
+    cells[0] += [b] * len(values)
+    cells[1] += [u] * len(values)
+    cells[2] += values
 
 
 def next_phrase_tokens(
@@ -478,22 +489,27 @@ def next_phrase_tokens(
     longest = max((len(s) for s in symbols), default=0)
     width = max((len(p) for p in lists), default=0)
     out = torch.full((len(symbols), longest + 1, width), -1, dtype=torch.long)
+    cells: List[List[int]] = [[], [], []]  # (utterance, position, phrase) of each continuation
+    tokens_next: List[int] = []
     for b, (tokens, phrases) in enumerate(zip(symbols, lists)):
         if not phrases:
             continue
-        phrases = [[int(t) for t in p] for p in phrases]
         tokens = [int(t) for t in tokens]
-        out[b, : len(tokens) + 1, : len(phrases)] = torch.tensor([p[0] for p in phrases])
+        firsts = [int(p[0]) for p in phrases]
+        out[b, : len(tokens) + 1, : len(phrases)] = torch.tensor(firsts)
         # As in next_token_masks: only phrases whose first token the reference says can be
         # matched along it; the others go on with their first token everywhere.
         said = set(tokens)
-        kept = [k for k, p in enumerate(phrases) if p[0] in said]
+        kept = [k for k, first in enumerate(firsts) if first in said]
         if not kept:
             continue
-        trie = ContextTrie([phrases[k] for k in kept], boost=0.0)
+        trie = ContextTrie([[int(t) for t in phrases[k]] for k in kept], boost=0.0)
         state = trie.root
         for u in range(1, len(tokens) + 1):
             state = trie.step(state, tokens[u - 1])[1]
-            for k, token in trie.phrase_continuations(state).items():
-                out[b, u, kept[k]] = token
+            started = trie.phrase_continuations(state)
+            _add_cells(cells, b, u, [kept[k] for k in started])
+            tokens_next += started.values()
+    if tokens_next:
+        out[tuple(torch.tensor(c, dtype=torch.long) for c in cells)] = torch.tensor(tokens_next)
     return out.to(device)
