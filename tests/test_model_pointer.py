@@ -155,6 +155,12 @@ def test_sequence_log_likelihood_is_the_full_loss_with_the_decoding_list(kind):
         other = spots + torch.arange(float(spots.size(1)))  # not a shift of all alike
         shifted = model.sequence_log_likelihood(h, h_lens, tokens, ctx, [PHRASES] * 3, spots=other)
         assert not torch.allclose(shifted, ours)  # and they are read
+    if model.joiner.pointer.scores_phrases:  # so are a prepared list's phrase keys
+        keys = model.joiner.pointer.phrase_keys([PHRASES])  # [1, K, Dk], as PhraseList keeps
+        given = model.sequence_log_likelihood(h, h_lens, tokens, ctx, [PHRASES] * 3, keys=keys)
+        assert torch.allclose(given, ours, rtol=1e-6)
+        other = model.sequence_log_likelihood(h, h_lens, tokens, ctx, [PHRASES] * 3, keys=-keys)
+        assert not torch.allclose(other, ours)
     # a full-loss model has no simple joiner to prune with: every alignment, whatever asked
     pruned = model.sequence_log_likelihood(h, h_lens, tokens, ctx, [PHRASES] * 3, prune_range=2)
     assert torch.equal(pruned, ours)

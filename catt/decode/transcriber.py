@@ -301,6 +301,7 @@ class Transcriber:
                 [plist.token_ids] * n if pointer is not None else None,
                 prune_range=RESCORE_PRUNE_RANGE,
                 spots=None if spots is None else spots.expand(n, -1),
+                keys=plist.pointer_keys,
             )
 
         return rescore

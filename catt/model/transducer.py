@@ -363,6 +363,7 @@ class Transducer(nn.Module):
         pointer_lists: Optional[Sequence[Sequence[Sequence[int]]]] = None,
         prune_range: Optional[int] = None,
         spots: Optional[Tensor] = None,
+        keys: Optional[Tensor] = None,
     ) -> Tensor:
         """log P(tokens | audio, list): the transducer's sum over alignments, per sequence.
 
@@ -378,13 +379,18 @@ class Transducer(nn.Module):
             spots: [B, K] :meth:`phrase_spots` of ``pointer_lists`` for a pointer that spots,
                 when the caller has them (rescoring many sequences of one utterance); None:
                 computed here.
+            keys: [1, K, Dk] the phrase keys of ``pointer_lists`` (all the same list), for a
+                pointer that scores phrases, when the caller has them (a prepared list's
+                ``pointer_keys``); None: computed here.
 
         Returns:
             [B] log-likelihoods.
         """
         symbols, y_lens = _pad_tokens(tokens, self.blank_id, h.device)
         _check_lengths(h_lens, y_lens)
-        extra, keys, spots = self._pointer_inputs(tokens, None, pointer_lists, h, h_lens, spots)
+        extra, keys, spots = self._pointer_inputs(
+            tokens, None, pointer_lists, h, h_lens, spots, keys
+        )
         h = self.bias_audio(h, ctx)
         start = torch.full_like(symbols[:, :1], self.blank_id)
         g = self.label_embeddings(torch.cat([start, symbols], dim=1), ctx)
@@ -428,13 +434,15 @@ class Transducer(nn.Module):
         h: Tensor,
         h_lens: Tensor,
         spots: Optional[Tensor] = None,
+        keys: Optional[Tensor] = None,
     ) -> Tuple[Optional[Tensor], Optional[Tensor], Optional[Tensor]]:
         """What the list pointer reads along each reference after ``lists``, or the lists of
         ``context``: the allowed next tokens [B, U+1, V] (:func:`next_token_masks`), None,
         None; for a pointer that scores phrases, each phrase's next token [B, U+1, K]
         (:func:`next_phrase_tokens`), the phrase keys [B, K, Dk] and, for a pointer that
         spots, the spotting scores [B, 1, 1, K] of audio embeddings h [B, T', D] (before
-        biasing), or of ``spots`` [B, K] when given. Nones without a pointer or phrases."""
+        biasing), or of ``spots`` [B, K] when given; the ``keys`` [B', K, Dk] when given. Nones
+        without a pointer or phrases."""
         pointer = self.joiner.pointer
         device = h.device
         if pointer is None:
@@ -453,7 +461,9 @@ class Transducer(nn.Module):
         if pointer.spots and spots is None:
             spots = self.phrase_spots(h, h_lens, lists)
         spots = spots[:, None, None] if pointer.spots else None
-        return next_phrase_tokens(tokens, lists, device), pointer.phrase_keys(lists), spots
+        if keys is None:
+            keys = pointer.phrase_keys(lists)
+        return next_phrase_tokens(tokens, lists, device), keys, spots
 
     def _batch_context(self, context: Optional[ContextBatch], batch_size: int) -> BiasingContext:
         """The batch's context: each utterance's own list, gathered into [B, K+1, Dc] (K: the
