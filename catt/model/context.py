@@ -67,9 +67,8 @@ class ContextBatch:
         phrases_all = list(index)
         n = len(phrases_all)
         max_len = max((len(p) for p in phrases_all), default=1)
-        tokens = torch.zeros(n, max_len, dtype=torch.long)
-        for i, p in enumerate(phrases_all):
-            tokens[i, : len(p)] = torch.tensor(p, dtype=torch.long)
+        padded = [p + (0,) * (max_len - len(p)) for p in phrases_all]  # one tensor, not n rows
+        tokens = torch.tensor(padded, dtype=torch.long).reshape(n, max_len)
         lengths = torch.tensor([len(p) for p in phrases_all], dtype=torch.long)
         mask = torch.zeros(len(lists), n, dtype=torch.bool)
         for b, row in enumerate(rows):
