@@ -256,8 +256,7 @@ class ListPointer(nn.Module):
         slots = _Slots(allowed.reshape(b, -1, vocab).any(dim=1))
         values = slots.logits(self.out, hidden).float()  # [B, ..., A]
         in_slot = slots.take(allowed)
-        best = values.detach().masked_fill(~in_slot, -math.inf).amax(dim=-1, keepdim=True)
-        floor = best.clamp(min=_MASKED) - OUTSIDE
+        floor = _outside_floor(values, in_slot)
         filled = torch.where(in_slot, values, floor)
         normalizer = filled.logsumexp(dim=-1, keepdim=True)
         if vocab > slots.width:  # the tokens in no slot, each at the floor
@@ -357,10 +356,15 @@ def log_softmax_at(values: Tensor, columns: Tensor) -> Tensor:
 
 
 def _fill_outside(values: Tensor, allowed: Tensor) -> Tensor:
-    """``values`` [..., N] with those not ``allowed`` set :data:`OUTSIDE` below the best allowed
-    one of their row; a row with none allowed becomes constant (finite)."""
+    """``values`` [..., N] with those not ``allowed`` set to :func:`_outside_floor`."""
+    return torch.where(allowed, values, _outside_floor(values, allowed))
+
+
+def _outside_floor(values: Tensor, allowed: Tensor) -> Tensor:
+    """[..., 1]: :data:`OUTSIDE` below the best allowed value of each row of ``values``
+    [..., N] (no gradient); a row with none allowed gets a constant (finite)."""
     best = values.detach().masked_fill(~allowed, -math.inf).amax(dim=-1, keepdim=True)
-    return torch.where(allowed, values, best.clamp(min=_MASKED) - OUTSIDE)
+    return best.clamp(min=_MASKED) - OUTSIDE
 
 
 class _TrieRows:
