@@ -22,6 +22,7 @@ from __future__ import annotations
 import collections
 import copy
 import dataclasses
+import functools
 import logging
 import math
 import os
@@ -42,7 +43,6 @@ from typing import (
     Mapping,
     Optional,
     Sequence,
-    Set,
     Tuple,
     Union,
 )
@@ -560,7 +560,6 @@ class Trainer:
         self.dist = dist_info
         self.device = dist_info.device
         self.data_dir = Path(config.data.dir)
-        self._left_out: Set[str] = set()
         self.tokenizer = Tokenizer.load(self.data_dir / "lang" / "bpe.model")
         self.model_dict = {
             **config.model,
@@ -637,24 +636,27 @@ class Trainer:
             world_size=self.dist.world_size,
             rank=self.dist.rank,
         )
-        cut_sampler.filter(self._fits)
+        cut_sampler.filter(functools.partial(self._fits, known={}))
         return loader, cut_sampler
 
-    def _fits(self, cut: Any) -> bool:
-        """The transducer loss needs at least as many encoder frames as tokens."""
+    def _fits(self, cut: Any, known: Dict[str, bool]) -> bool:
+        """The transducer loss needs at least as many encoder frames as tokens. ``known``: the
+        loader's answers so far by cut id, so that a cut is tokenized once a run, not once an
+        epoch."""
         from catt.data.dataset import cut_tagged_text
         from catt.model import subsampled_lengths
 
+        fits = known.get(cut.id)
+        if fits is not None:
+            return fits
         frames = int(subsampled_lengths(torch.tensor([cut.num_frames]))[0])
         num_tokens = len(self.tokenizer.encode(cut_tagged_text(cut)))
-        if frames >= num_tokens:
-            return True
-        if self.dist.is_main and cut.id not in self._left_out:
-            self._left_out.add(cut.id)
+        fits = known[cut.id] = frames >= num_tokens
+        if not fits and self.dist.is_main:
             logger.warning(
                 "cut %s left out: %d tokens for %d encoder frames", cut.id, num_tokens, frames
             )
-        return False
+        return fits
 
     def _broadcast_parameters(self) -> None:
         if self.dist.world_size > 1:

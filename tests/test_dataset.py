@@ -18,7 +18,13 @@ from catt.context.sampling import (
     positive_phrases,
 )
 from catt.data.corpus import context_group
-from catt.data.dataset import CattDataset, cut_slots, cut_tagged_text, make_dataloader
+from catt.data.dataset import (
+    CattDataset,
+    collate_features,
+    cut_slots,
+    cut_tagged_text,
+    make_dataloader,
+)
 from catt.errors import CattError, ConfigError
 from catt.text.tokenizer import Tokenizer
 
@@ -142,6 +148,19 @@ def test_batch_has_the_contract_keys_and_shapes(fake_corpus: Path) -> None:
         listed = {phrases[i] for i in ctx.mask[b].nonzero().flatten().tolist()}
         for slot in cut.supervisions[0].custom["slots"]:
             assert slot["value"] in listed  # no drops here: every positive is in the list
+
+
+def test_features_are_collated_as_lhotse_collates_them(fake_corpus: Path) -> None:
+    from lhotse.dataset.collation import collate_features as lhotse_collate
+
+    cuts = CutSet.from_cuts(
+        list(load_manifest_lazy(fake_corpus / "manifests" / "smarthome_cuts_train.jsonl.gz"))[:6]
+    )
+    assert len({c.num_frames for c in cuts}) > 1  # some cuts are padded
+    features, lens = collate_features(list(cuts))
+    expected, expected_lens = lhotse_collate(cuts)
+    assert features.dtype == expected.dtype and torch.equal(features, expected)
+    assert torch.equal(lens, expected_lens)
 
 
 def test_batches_are_deterministic_per_epoch(fake_corpus: Path) -> None:

@@ -588,10 +588,31 @@ def test_cli_reports_a_config_error_on_one_line(
     assert "\n" not in err
 
 
+def test_a_cut_is_checked_against_its_encoder_frames_once(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    trainer = Trainer(
+        load_train_config(write_config(tmp_path / "c.yaml", corpus)), tmp_path / "exp", DistInfo()
+    )
+    cut = next(iter(trainer.train_cuts))
+    short = cut.truncate(duration=0.05)  # 5 frames: 1 encoder frame, fewer than its tokens
+    texts: List[str] = []
+    encode = trainer.tokenizer.encode
+    monkeypatch.setattr(
+        trainer.tokenizer, "encode", lambda text: texts.append(text) or encode(text)
+    )
+    known: Dict[str, bool] = {}
+    for _ in range(2):  # two epochs
+        assert trainer._fits(cut, known)
+        assert not trainer._fits(short, known)
+    assert len(texts) == 2 and known == {cut.id: True, short.id: False}
+    assert sum("left out" in r.getMessage() for r in caplog.records) == 1
+
+
 def test_a_corpus_with_no_usable_cut_is_an_error(
     corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(Trainer, "_fits", lambda self, cut: False)
+    monkeypatch.setattr(Trainer, "_fits", lambda self, cut, known: False)
     config = write_config(tmp_path / "c.yaml", corpus, max_steps=3)
     with pytest.raises(CattError, match="no training batch in epoch 0"):
         train(config, tmp_path / "exp", resume=False, overrides=[])

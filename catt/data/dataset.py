@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 from lhotse import CutSet
 from lhotse.dataset import DynamicBucketingSampler
-from lhotse.dataset.collation import collate_features
+from lhotse.utils import LOG_EPSILON
 from torch.utils.data import DataLoader
 
 from catt.context.history import wrong_name_history
@@ -27,6 +27,7 @@ __all__ = [
     "CattDataset",
     "make_dataloader",
     "make_context_batch",
+    "collate_features",
     "cut_slots",
     "cut_tagged_text",
 ]
@@ -55,6 +56,20 @@ def cut_tagged_text(cut: Any) -> str:
         return build_tagged(sup.text, custom.get("intent"), custom.get("slots", []) or [])
     except ValueError as e:
         raise CattError(f"cut {cut.id}: {e}") from None
+
+
+def collate_features(cuts: Sequence[Any]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Features [B, T, F] padded with ``LOG_EPSILON`` after each cut's frames, and lengths [B].
+
+    The same tensor as Lhotse's ``collate_features``, which pads each shorter cut with a padding
+    cut and reads it back through a ``MixedCut`` (a float64 copy a cut): a sixth of the time a
+    base training batch took to load. Here each cut's matrix is copied into place once.
+    """
+    lens = [cut.num_frames for cut in cuts]
+    features = torch.full((len(lens), max(lens), cuts[0].num_features), LOG_EPSILON)
+    for i, cut in enumerate(cuts):
+        features[i, : lens[i]] = torch.from_numpy(cut.load_features())
+    return features, torch.tensor(lens, dtype=torch.int)
 
 
 def _supervision(cut: Any) -> Any:
@@ -124,7 +139,7 @@ class CattDataset(torch.utils.data.Dataset):
         cuts = cuts.sort_by_duration(ascending=False)
         if len(cuts) == 0:
             raise CattError("empty batch: the sampler yielded no cuts")
-        features, feature_lens = collate_features(cuts)
+        features, feature_lens = collate_features(list(cuts))
         feature_lens = feature_lens.long()
         if self.feature_transform is not None:
             segments = torch.stack(
@@ -173,12 +188,14 @@ class CattDataset(torch.utils.data.Dataset):
             return None
         if sampler.options.pointer_list == "sampled" and self.wrong_name_prob == 0:
             return None
+        known, encode = self._phrase_tokens, self._encode_phrase
         out = []
         for cut, phrases in zip(cuts, lists):
             group, positives = context_group(_supervision(cut)), positive_phrases(cut_slots(cut))
-            out.append(
-                [self._encode_phrase(p) for p in sampler.pointer_list(group, phrases, positives)]
-            )
+            pointer = sampler.pointer_list(group, phrases, positives)
+            # ~100 phrases (base: a household's 74 and the distractors), all but a few encoded
+            # already: looked up without a call each (a tenth of a base batch's loading time).
+            out.append([known[p] if p in known else encode(p) for p in pointer])
         return out
 
     def _histories(
