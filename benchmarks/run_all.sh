@@ -31,7 +31,7 @@ while [ $# -gt 0 ]; do
 done
 mkdir -p "$results"
 
-for name in train augment loss decode decode_jobs resolve model; do
+for name in train augment loader loss decode decode_jobs resolve model; do
   echo "$(date +%H:%M:%S) bench: $name" >&2
   "$py" "benchmarks/bench_$name.py" "${quick[@]}" --out "$results/$name.json"
 done

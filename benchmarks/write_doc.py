@@ -16,7 +16,7 @@ from benchlib import REPO
 
 from catt.io import atomic_path, atomic_write_text
 
-NAMES = ("train", "augment", "loss", "decode", "decode_jobs", "resolve", "model")
+NAMES = ("train", "augment", "loader", "loss", "decode", "decode_jobs", "resolve", "model")
 MODES = {
     "none": "no list",
     "deep": "deep biasing",
@@ -154,6 +154,27 @@ def augment_section(r: Optional[Dict[str, Any]], train: Optional[Dict[str, Any]]
         "compares it with the `base+pointer+household` step above.",
         "",
         *table(["transform", "ms per batch (median)", "of a base step"], rows),
+    ]
+
+
+def loader_section(r: Optional[Dict[str, Any]], train: Optional[Dict[str, Any]]) -> List[str]:
+    """Training-batch loading: time per batch, against the base config's step."""
+    if r is None:
+        return ["Not run.", ""]
+    z = r["sizes"]
+    base = (train or {}).get("configs", {}).get("base+pointer+household")
+    share = f"{100 * r['cpu_ms_per_batch'] / 1000 / base['step_s']:.1f} %" if base else "n/a"
+    rows = [[_f(r["cpu_ms_per_batch"], 1), _f(r["wall_ms_per_batch"], 1), share]]
+    return [
+        f"`catt train`'s data loader for `{r['config']}` ({r['max_duration']:.0f} s batches) "
+        f"over a synthetic corpus of {z['utterances']:,} utterances and {z['households']} "
+        f"households of {z['phrases']} phrases, {r['batches']} timed batches after the "
+        "phrase-token cache is warm: features read and padded, phrase lists drawn, the list "
+        "pointer's lists and the wrong-name histories built. It runs in the training process, "
+        "so its time adds to every step's; the last column compares its CPU time with the "
+        "`base+pointer+household` step above.",
+        "",
+        *table(["CPU ms per batch", "wall ms per batch", "of a base step"], rows),
     ]
 
 
@@ -452,6 +473,9 @@ def render(results: Dict[str, Dict[str, Any]], img: Optional[str]) -> str:
         "## Feature augmentation per training batch",
         "",
         *augment_section(results.get("augment"), results.get("train")),
+        "## Loading a training batch",
+        "",
+        *loader_section(results.get("loader"), results.get("train")),
         "## Loss: k2 pruned against k2 full",
         "",
         *loss_section(results.get("loss")),
@@ -488,6 +512,10 @@ METHOD = """\
   `context.max_distractors` distractors. Data loading and SpecAugment are not included.
 - **Feature augmentation** (`bench_augment.py`): VTLP and Lhotse's SpecAugment, alone and
   chained as `catt train` chains them, on random features of a base batch's shape.
+- **Loading** (`bench_loader.py`): the training loader of the base config, built as `catt train`
+  builds it, over a synthetic corpus shaped like the base smart-home corpus (lilcom-stored
+  random features, household lists of invented names). CPU time of the process, and wall time,
+  over two epochs after three untimed ones.
 - **Loss** (`bench_loss.py`): random audio and label embeddings through the project's joiner
   into `catt.loss.pruned_rnnt_loss` (k2 smoothed simple loss, prune ranges, pruned joint, pruned
   loss) or `catt.loss.full_rnnt_loss` (the joiner on every (t, u) pair, k2 full loss). The

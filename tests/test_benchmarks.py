@@ -52,6 +52,14 @@ def test_train_results(quick_run: Path) -> None:
     assert config["peak_mb"] >= 0
 
 
+def test_loader_results(quick_run: Path) -> None:
+    data = _load(quick_run, "loader")
+    assert data["config"].endswith("base.yaml") and data["batches"] > 0
+    assert data["cpu_ms_per_batch"] > 0 and data["wall_ms_per_batch"] > 0
+    page = (quick_run / "doc" / "benchmarks.md").read_text()
+    assert "## Loading a training batch" in page
+
+
 def test_augment_results(quick_run: Path) -> None:
     data = _load(quick_run, "augment")
     assert set(data["cases"]) == {"vtlp", "spec_augment", "vtlp+spec_augment"}
