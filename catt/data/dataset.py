@@ -194,8 +194,8 @@ class CattDataset(torch.utils.data.Dataset):
             group, positives = context_group(_supervision(cut)), positive_phrases(cut_slots(cut))
             pointer = sampler.pointer_list(group, phrases, positives)
             # ~100 phrases (base: a household's 74 and the distractors), all but a few encoded
-            # already: looked up without a call each (a tenth of a base batch's loading time).
-            out.append([known[p] if p in known else encode(p) for p in pointer])
+            # already (never to an empty list): one dict lookup each, a call only for a new one.
+            out.append([known.get(p) or encode(p) for p in pointer])
         return out
 
     def _histories(
