@@ -96,6 +96,20 @@ def test_allowed_tokens_of_long_lists_are_those_of_the_whole_trie():
                 state = trie.step(state, reference[u])[1]
 
 
+def test_references_sharing_a_list_object_get_what_each_gets_alone():
+    """Rescoring passes one list object for all of a slot's candidates, and the candidates
+    share one trie: each gets what its own list would give it."""
+    rng = random.Random(2)
+    cpu = torch.device("cpu")
+    for _ in range(30):
+        phrases = [[rng.randrange(8) for _ in range(rng.randint(1, 4))] for _ in range(15)]
+        references = [[rng.randrange(8) for _ in range(rng.randint(0, 10))] for _ in range(4)]
+        copies = [[list(p) for p in phrases] for _ in references]
+        shared = [phrases] * len(references)
+        for table in (next_phrase_tokens, lambda r, ls, d: next_token_masks(r, ls, 8, d)):
+            assert torch.equal(table(references, shared, cpu), table(references, copies, cpu))
+
+
 @pytest.mark.parametrize("kind", KINDS, ids=KIND_IDS)
 def test_no_list_leaves_the_plain_transducer(kind):
     model = _model(**kind).eval()

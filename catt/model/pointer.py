@@ -62,6 +62,7 @@ __all__ = [
     "PhraseNext",
     "next_token_masks",
     "next_phrase_tokens",
+    "nonempty_phrases",
     "log_softmax_at",
 ]
 
@@ -437,19 +438,15 @@ def next_token_masks(
     longest = max((len(s) for s in symbols), default=0)
     masks = torch.zeros(len(symbols), longest + 1, vocab_size, dtype=torch.bool)
     cells: List[List[int]] = [[], [], []]  # (utterance, position, token) of every continuation
-    for b, (tokens, phrases) in enumerate(zip(symbols, lists)):
-        phrases = [p for p in phrases if len(p)]
+    lists = nonempty_phrases(lists)
+    for b, (tokens, phrases, (trie, _)) in enumerate(
+        zip(symbols, lists, _said_tries(symbols, lists))
+    ):
         if not phrases:
             continue
         tokens = [int(t) for t in tokens]
-        firsts = [int(p[0]) for p in phrases]
-        masks[b, : len(tokens) + 1, sorted({t for t in firsts if t < vocab_size})] = True
-        # A partial match starts with a phrase's first token, so only the phrases whose first
-        # token the reference says can be matched along it: their trie reaches the same states
-        # as the whole list's (a household list has hundreds of phrases, a reference a few).
-        said = set(tokens)
-        kept = [[int(t) for t in p] for p, first in zip(phrases, firsts) if first in said]
-        trie = ContextTrie(kept, boost=0.0)
+        firsts = {int(p[0]) for p in phrases}
+        masks[b, : len(tokens) + 1, sorted(t for t in firsts if t < vocab_size)] = True
         state = trie.root
         allowed: Dict[State, List[int]] = {trie.root: []}  # the first tokens are set already
         for u in range(len(tokens) + 1):
@@ -461,6 +458,50 @@ def next_token_masks(
     if cells[2]:
         masks[tuple(torch.tensor(c, dtype=torch.long) for c in cells)] = True
     return masks.to(device)
+
+
+def nonempty_phrases(
+    lists: Sequence[Sequence[Sequence[int]]],
+) -> List[Sequence[Sequence[int]]]:
+    """Each list without its empty phrases; lists that were one object are one object still (the
+    pointer's tries are shared by list object).
+
+    >>> shared = [[5], []]
+    >>> a, b = nonempty_phrases([shared, shared])
+    >>> a, a is b
+    ([[5]], True)
+    """
+    kept: Dict[int, Sequence[Sequence[int]]] = {}
+    for phrases in lists:
+        if id(phrases) not in kept:
+            kept[id(phrases)] = [p for p in phrases if len(p)]
+    return [kept[id(phrases)] for phrases in lists]
+
+
+def _said_tries(
+    symbols: Sequence[Sequence[int]], lists: Sequence[Sequence[Sequence[int]]]
+) -> List[Tuple[ContextTrie, List[int]]]:
+    """For each reference, a trie of the phrases of its list that can be matched along it, and
+    their indices in the list.
+
+    A partial match starts with a phrase's first token, so only the phrases whose first token
+    the reference says can be matched along it: their trie reaches the same states as the whole
+    list's (a household list has hundreds of phrases, a reference a few). References that share
+    one list object (the candidates of one slot, when resolution rescores them) share one trie,
+    of the phrases whose first token any of them says: the phrases the others add start with a
+    token this reference never says, so they change none of its states.
+    """
+    said: Dict[int, set] = {}
+    for tokens, phrases in zip(symbols, lists):
+        said.setdefault(id(phrases), set()).update(int(t) for t in tokens)
+    tries: Dict[int, Tuple[ContextTrie, List[int]]] = {}
+    for phrases in lists:
+        if id(phrases) not in tries:
+            heard = said[id(phrases)]
+            kept = [k for k, p in enumerate(phrases) if len(p) and int(p[0]) in heard]
+            trie = ContextTrie([[int(t) for t in phrases[k]] for k in kept], boost=0.0)
+            tries[id(phrases)] = trie, kept
+    return [tries[id(phrases)] for phrases in lists]
 
 
 def _add_cells(cells: List[List[int]], b: int, u: int, values: Sequence[int]) -> None:
@@ -495,19 +536,15 @@ def next_phrase_tokens(
     out = torch.full((len(symbols), longest + 1, width), -1, dtype=torch.long)
     cells: List[List[int]] = [[], [], []]  # (utterance, position, phrase) of each continuation
     tokens_next: List[int] = []
-    for b, (tokens, phrases) in enumerate(zip(symbols, lists)):
+    for b, (tokens, phrases, (trie, kept)) in enumerate(
+        zip(symbols, lists, _said_tries(symbols, lists))
+    ):
         if not phrases:
             continue
         tokens = [int(t) for t in tokens]
-        firsts = [int(p[0]) for p in phrases]
-        out[b, : len(tokens) + 1, : len(phrases)] = torch.tensor(firsts)
-        # As in next_token_masks: only phrases whose first token the reference says can be
-        # matched along it; the others go on with their first token everywhere.
-        said = set(tokens)
-        kept = [k for k, first in enumerate(firsts) if first in said]
+        out[b, : len(tokens) + 1, : len(phrases)] = torch.tensor([int(p[0]) for p in phrases])
         if not kept:
             continue
-        trie = ContextTrie([[int(t) for t in phrases[k]] for k in kept], boost=0.0)
         state = trie.root
         for u in range(1, len(tokens) + 1):
             state = trie.step(state, tokens[u - 1])[1]

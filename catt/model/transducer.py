@@ -27,7 +27,12 @@ from catt.model.context_encoder import CONTEXT_ENCODERS
 from catt.model.dropout import use_mask_dropout
 from catt.model.encoder import AudioEncoder, padding_mask
 from catt.model.joiner import Joiner
-from catt.model.pointer import PhraseChoices, next_phrase_tokens, next_token_masks
+from catt.model.pointer import (
+    PhraseChoices,
+    next_phrase_tokens,
+    next_token_masks,
+    nonempty_phrases,
+)
 from catt.model.predictor import build_predictor
 from catt.model.spotting import spot_scores
 
@@ -453,7 +458,7 @@ class Transducer(nn.Module):
             lengths = context.lengths.tolist()
             phrases = [row[:n] for row, n in zip(context.tokens.tolist(), lengths)]
             lists = [[phrases[n] for n in row.nonzero().flatten().tolist()] for row in context.mask]
-        lists = [[p for p in ps if len(p)] for ps in lists]
+        lists = nonempty_phrases(lists)
         if not pointer.scores_phrases:
             return next_token_masks(tokens, lists, self.vocab_size, device), None, None
         if not any(lists):
