@@ -2,7 +2,7 @@
 
 import dataclasses
 import math
-from typing import Dict, List
+from typing import Any, Dict, List, Optional
 
 import pytest
 import torch
@@ -158,6 +158,37 @@ def test_the_transducer_rescores_the_best_ctc_candidates() -> None:
     assert [OPEN, 8, CLOSE] in seen[0]
 
 
+def test_weights_sharing_a_memo_resolve_as_each_alone() -> None:
+    # Two slots; the CTC head hears [8] then [10], the transducer prefers [9] and [11].
+    logp = frames([OPEN, 8, CLOSE, 5, OPEN, 10, CLOSE])
+    hyp = [OPEN, 7, CLOSE, 5, OPEN, 7, CLOSE]
+    phrases = [[x] for x in range(5, 12)]
+    calls: List[int] = []
+
+    def rescore(sequences: List[List[int]]) -> Tensor:
+        calls.append(len(sequences))
+        return torch.tensor([-20.0 * ((s[1] != 9) + (s[-2] != 11)) for s in sequences])
+
+    def run(weight: float, memo: Optional[Dict[Any, Tensor]]) -> List[int]:
+        return resolve_spans(
+            hyp, logp, phrases, TAGS, blank_id=BLANK, bonus=0.0, rescore=rescore,
+            transducer_weight=weight, memo=memo,
+        )  # fmt: skip
+
+    weights = [0.0, 0.25, 0.5, 1.0]
+    alone = [run(w, None) for w in weights]
+    assert alone[0] == [OPEN, 8, CLOSE, 5, OPEN, 10, CLOSE]  # the weights disagree
+    assert alone[-1] == [OPEN, 9, CLOSE, 5, OPEN, 11, CLOSE]
+    rescored_alone = len(calls)
+    memo: Dict[Any, Tensor] = {}
+    assert [run(w, memo) for w in weights] == alone
+    # the last slot's candidates are rescored once for the three weights above 0, the first
+    # slot's once for each different resolution of the last
+    shared = len(calls) - rescored_alone
+    assert shared < rescored_alone
+    assert shared == 1 + len({tuple(a[3:]) for a, w in zip(alone, weights) if w > 0})
+
+
 @pytest.mark.parametrize("value", [-0.1, 1.5, math.nan, True])
 def test_bad_resolve_transducer(value) -> None:
     with pytest.raises(InvalidOptionError, match="resolve_transducer"):
@@ -272,7 +303,6 @@ def test_transcriber_rescores_with_the_list_the_search_used(
     assert a.shape == (2,) and bool(torch.isfinite(a).all())
     assert not torch.allclose(a, b)  # the biasing layers and the pointer read the list
     assert torch.allclose(plain, expected)  # without deep biasing, the list stays out
-    assert t._rescorer(h, ours, dataclasses.replace(opts, resolve_transducer=0.0)) is None
     # and the whole path runs in decoding
     out = t.decode_features([feats[0]], ["steven lee", "noodle lamp"], opts)
     assert len(out) == 1

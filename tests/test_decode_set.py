@@ -2,7 +2,7 @@
 
 import json
 from pathlib import Path
-from typing import List
+from typing import Any, List
 
 import numpy as np
 import pytest
@@ -15,6 +15,7 @@ from catt.cli import main
 from catt.context.phrases import Phrase
 from catt.decode.decode_set import condition_name, decode_condition, draw_distractors
 from catt.decode.transcriber import Transcriber
+from catt.errors import CattError
 from catt.text.tags import build_tagged
 from catt.text.tokenizer import train_tokenizer
 
@@ -230,3 +231,39 @@ def test_bad_model_or_jobs_fail_before_any_process(
     assert main([*args, "--jobs", "0"]) == 2
     assert "--jobs must be >= 1, got 0" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_more_weights_write_what_separate_decodes_do(corpus: Path, tmp_path: Path) -> None:
+    from catt.model import ModelConfig, build_model, save_model
+
+    tok = train_tokenizer(TEXTS, tmp_path / "bpe.model", 30)
+    torch.manual_seed(0)
+    config = {"preset": "micro", "vocab_size": tok.vocab_size, "ctc_weight": 0.3}
+    model = build_model(ModelConfig.from_dict({**config, "biasing": {"pointer": True}})).eval()
+    with torch.no_grad():
+        model.joiner.out.bias[tok.blank_id] -= 3.0
+    model_path = save_model(tmp_path / "model.pt", model, tok)
+
+    def decode(weight: float, name: str, **more: Any) -> Path:
+        return decode_condition(
+            model_path=model_path, data_dir=corpus, split="test", out_path=tmp_path / name,
+            distractors=2, context=True, deep_biasing=True, boost=1.0, beam=2, condition=name,
+            seed=0, limit=None, resolve=True, resolve_transducer=weight, **more,
+        )  # fmt: skip
+
+    decode(
+        0.25,
+        "shared",
+        more_weights=[(0.0, tmp_path / "shared-0", None), (1.0, tmp_path / "shared-1", "shared-1")],
+    )
+    for weight, suffix in [(0.25, ""), (0.0, "-0"), (1.0, "-1")]:
+        alone = decode(weight, f"alone{suffix}").read_text(encoding="utf-8").splitlines()
+        shared = (tmp_path / f"shared{suffix}").read_text(encoding="utf-8").splitlines()
+        assert len(shared) == len(alone) > 0
+        for a, s in zip(alone, shared):
+            a, s = json.loads(a), json.loads(s)
+            assert s["condition"] == ("shared:0" if suffix == "-0" else f"shared{suffix}")
+            assert {**s, "condition": None} == {**a, "condition": None}
+    with pytest.raises(CattError, match="resolve_transducer"):
+        decode(0.25, "bad", more_weights=[(2.0, tmp_path / "bad-2", None)])
+    assert not (tmp_path / "bad").exists()

@@ -68,12 +68,16 @@ def decodes(monkeypatch: pytest.MonkeyPatch) -> List[Dict[str, Any]]:
     def fake_decode(*, out_path: Path, condition: str, **settings: Any) -> Path:
         calls.append(settings)
         assert not settings["context"] or settings["resolve"]
-        key = (settings["boost"], settings["resolve_transducer"]) if settings["context"] else None
-        call, lights = HEARD[key or "no-context"]
-        text = _line("u1", REF_CALL, call, condition, **settings)
-        text += _line("u2", REF_LIGHTS, lights, condition, **settings)
-        Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(out_path).write_text(text, encoding="utf-8")
+        more = settings.get("more_weights", [])
+        first = settings.get("resolve_transducer")
+        for weight, path, name in [(first, out_path, condition), *more]:
+            key = (settings["boost"], weight) if settings["context"] else "no-context"
+            # a setting the story leaves out hears what the default weight does
+            call, lights = HEARD.get(key) or HEARD[(settings["boost"], 0.25)]
+            text = _line("u1", REF_CALL, call, name, **settings)
+            text += _line("u2", REF_LIGHTS, lights, name, **settings)
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(text, encoding="utf-8")
         return Path(out_path)
 
     monkeypatch.setattr(tune_module, "decode_condition", fake_decode)
@@ -103,9 +107,14 @@ def test_tune_keeps_the_boost_that_spares_u_wer_and_the_best_transducer_weight(
     assert tuning["boost_trials"][2]["b_wer"] == 0.0
     assert [t["b_wer"] for t in tuning["resolve_transducer_trials"]] == [100.0, 50.0, 0.0]
     assert tuning["no_context"] == {"b_wer": 100.0, "u_wer": pytest.approx(100 / 9)}
-    # Every decode with a list resolved, on dev, with the list + 100; the weight grid at boost 1.
+    # Every decode with a list resolved, on dev, with the list + 100; each boost's search
+    # resolved under the whole weight grid, so the weight trials need no search of their own.
     assert {(c["split"], c["distractors"]) for c in decodes if c["context"]} == {("dev", 100)}
-    assert [c["boost"] for c in decodes[4:]] == [1.0, 1.0]
+    assert [c["boost"] for c in decodes[1:]] == [0.5, 1.0, 2.0]
+    for c in decodes[1:]:
+        assert [w for w, _, _ in c["more_weights"]] == [0.0, 0.5]
+        assert c["resolve_transducer"] == 0.25
+    assert (tmp_path / "tune" / "deep+boost-2+resolve-0.5+100.jsonl").is_file()
     assert json.loads((tmp_path / "tune" / TUNING_FILE).read_text()) == tuning
     assert "chosen: boost 1, transducer weight 0.5" in render_tuning(tuning)
 
@@ -126,9 +135,14 @@ def test_tune_resumes_from_the_decodes_it_has(
     tmp_path: Path, decodes: List[Dict[str, Any]]
 ) -> None:
     first = _tune(tmp_path / "tune")
-    assert len(decodes) == 6  # (boost 1, weight 0.25) is decoded once, for both grids
+    assert len(decodes) == 4  # no list, then each boost (its search resolved at every weight)
     again = _tune(tmp_path / "tune")
-    assert len(decodes) == 6 and again == first
+    assert len(decodes) == 4 and again == first
+    # a run stopped before a weight's file was written decodes that weight alone
+    (tmp_path / "tune" / "deep+boost-1+resolve-0.5+100.jsonl").unlink()
+    assert _tune(tmp_path / "tune") == first
+    assert len(decodes) == 5 and decodes[-1]["resolve_transducer"] == 0.5
+    assert decodes[-1]["more_weights"] == []
 
 
 def test_a_looser_u_wer_bound_lets_the_stronger_boost_in(

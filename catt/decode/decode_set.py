@@ -10,6 +10,7 @@ group's own list. The output is the JSON-lines results file of ``docs/architectu
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import multiprocessing
@@ -129,6 +130,7 @@ def decode_condition(
     pointer: bool = True,
     closed_slots: bool = DecodingOptions.closed_slots,
     jobs: int = 1,
+    more_weights: Sequence[Tuple[float, Union[str, Path], Optional[str]]] = (),
 ) -> Path:
     """Decode ``DATA/manifests/{prefix}_cuts_{split}.jsonl.gz`` under one condition.
 
@@ -140,6 +142,10 @@ def decode_condition(
     With ``lists`` (a list set of ``DATA/context``, e.g. ``biasing_100``), each group is
     decoded with that set's fixed list and ``distractors`` must be 0: the results record the
     set's own distractor count.
+
+    ``more_weights``: (transducer weight, results file, condition name) of more list
+    resolutions of the same search, each written like ``out_path``; the search runs once and
+    the scores the weights share are computed once (``catt tune`` decodes its weight grid so).
 
     Returns:
         ``out_path``.
@@ -161,6 +167,8 @@ def decode_condition(
         resolve_transducer=resolve_transducer,
         closed_slots=closed_slots,
     )
+    for weight, _, _ in more_weights:
+        dataclasses.replace(options, resolve_transducer=weight)  # InvalidOptionError when bad
     if lists is not None and distractors:
         raise CattError(f"--distractors {distractors}: the list set {lists} has its own")
     data_dir, out_path = Path(data_dir), Path(out_path)
@@ -194,16 +202,21 @@ def decode_condition(
             extra = draw_distractors(own, others, distractors, seed=seed, household=str(household))
             phrases = merge_phrases(own, extra)
         groups.append(Group(group, own, phrases))
-    lines: Dict[str, str] = {}
+    outputs = [(resolve_transducer, out_path, name)]
+    outputs += [(w, Path(path), cond or f"{name}:{w:g}") for w, path, cond in more_weights]
+    weights = [w for w, _, _ in outputs]
+    lines: List[Dict[str, str]] = [{} for _ in outputs]
     with tqdm(total=len(cuts), desc=f"decode {name}", unit="utt") as progress:
-        for group, tagged in decode_groups(model_path, groups, options, jobs):
-            for cut, hyp in zip(group.cuts, tagged):
-                record = _record(cut, hyp, group.own, name, options, context, distractors)
-                lines[cut.id] = json.dumps(record, ensure_ascii=False)
+        for group, tagged in decode_groups(model_path, groups, options, jobs, weights):
+            for (_, _, cond), found, kept in zip(outputs, tagged, lines):
+                for cut, hyp in zip(group.cuts, found):
+                    record = _record(cut, hyp, group.own, cond, options, context, distractors)
+                    kept[cut.id] = json.dumps(record, ensure_ascii=False)
             progress.update(len(group.cuts))
-    with atomic_path(out_path) as tmp:
-        tmp.write_text("".join(lines[c.id] + "\n" for c in cuts), encoding="utf-8")
-    logger.info("%s: %d utterances -> %s", name, len(cuts), out_path)
+    for (_, path, cond), kept in zip(outputs, lines):
+        with atomic_path(path) as tmp:
+            tmp.write_text("".join(kept[c.id] + "\n" for c in cuts), encoding="utf-8")
+        logger.info("%s: %d utterances -> %s", cond, len(cuts), path)
     return out_path
 
 
@@ -229,26 +242,37 @@ def _start_worker(model_path: Union[str, Path], threads: int) -> None:
 
 
 def _decode_group(
-    transcriber: Any, features: List[Any], phrases: List[Phrase], options: DecodingOptions
-) -> List[str]:
-    """The tagged hypotheses of one group's utterances."""
+    transcriber: Any,
+    features: List[Any],
+    phrases: List[Phrase],
+    options: DecodingOptions,
+    weights: Sequence[float],
+) -> List[List[str]]:
+    """The tagged hypotheses of one group's utterances, for each transducer weight."""
     tensors = [torch.as_tensor(f) for f in features]
-    return [hyp.tagged for hyp in transcriber.decode_features(tensors, phrases, options)]
+    found = transcriber.decode_features_weights(tensors, phrases, options, weights)
+    return [[hyp.tagged for hyp in hyps] for hyps in found]
 
 
 def _decode_task(
-    task: Tuple[int, List[Any], List[Phrase], DecodingOptions],
-) -> Tuple[int, List[str]]:
-    index, features, phrases, options = task
-    return index, _decode_group(_worker["transcriber"], features, phrases, options)
+    task: Tuple[int, List[Any], List[Phrase], DecodingOptions, Sequence[float]],
+) -> Tuple[int, List[List[str]]]:
+    index, features, phrases, options, weights = task
+    return index, _decode_group(_worker["transcriber"], features, phrases, options, weights)
 
 
 def decode_groups(
-    model_path: Union[str, Path], groups: Sequence[Group], options: DecodingOptions, jobs: int
-) -> Iterator[Tuple[Group, List[str]]]:
-    """Each group with its tagged hypotheses, as they are decoded: in order by this process
-    when ``jobs`` is 1, else by ``jobs`` spawned processes, each with its share of torch's
-    threads, in the order they finish."""
+    model_path: Union[str, Path],
+    groups: Sequence[Group],
+    options: DecodingOptions,
+    jobs: int,
+    transducer_weights: Optional[Sequence[float]] = None,
+) -> Iterator[Tuple[Group, List[List[str]]]]:
+    """Each group with its tagged hypotheses for each of ``transducer_weights`` (default:
+    ``options.resolve_transducer`` alone), as they are decoded: in order by this process when
+    ``jobs`` is 1, else by ``jobs`` spawned processes, each with its share of torch's threads,
+    in the order they finish."""
+    weights = list(transducer_weights or [options.resolve_transducer])
     from catt.decode.transcriber import load
 
     transcriber = load(model_path)  # here first: a bad model file fails before any process starts
@@ -256,12 +280,12 @@ def decode_groups(
     if jobs <= 1:
         for group in groups:
             features = [c.load_features() for c in group.cuts]
-            yield group, _decode_group(transcriber, features, group.phrases, options)
+            yield group, _decode_group(transcriber, features, group.phrases, options, weights)
         return
     del transcriber
     threads = max(1, torch.get_num_threads() // jobs)
     tasks = (
-        (i, [c.load_features() for c in group.cuts], group.phrases, options)
+        (i, [c.load_features() for c in group.cuts], group.phrases, options, weights)
         for i, group in enumerate(groups)
     )
     spawn = multiprocessing.get_context("spawn")  # a fork would copy torch's thread pool

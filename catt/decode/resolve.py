@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -189,6 +189,7 @@ def resolve_spans(
     rescore: Optional[Rescorer] = None,
     transducer_weight: float = 0.0,
     max_words: int = MAX_WORDS,
+    memo: Optional[Dict[Any, Tensor]] = None,
 ) -> List[int]:
     """The hypothesis ``tokens`` with each list slot's value replaced by the best-scoring phrase.
 
@@ -201,6 +202,9 @@ def resolve_spans(
         rescore: the transducer's log-likelihood of whole sequences of this utterance.
         transducer_weight: its weight against the CTC head's, in [0, 1] (0: the CTC head alone).
         max_words: how far a half slot's missing boundary is looked for (:func:`slot_regions`).
+        memo: scores kept from earlier calls on the same utterance, list and bonus (another
+            ``transducer_weight``): a slot whose candidates were scored already is not scored
+            again, so resolving under several weights costs little more than under one.
 
     Returns:
         The resolved token ids (``tokens`` itself when there is no list slot, no list, or no
@@ -209,27 +213,35 @@ def resolve_spans(
     out = list(tokens)
     if not phrases:
         return out
-    for alternatives in reversed(slot_regions(out, toks, max_words)):
+    memo = {} if memo is None else memo
+    regions = slot_regions(out, toks, max_words)
+    for n in reversed(range(len(regions))):
         candidates = [
             out[:a] + [o, *p, c] + out[b:]
-            for a, b, pairs in alternatives
+            for a, b, pairs in regions[n]
             for o, c in pairs
             for p in phrases
         ]
-        scores = ctc_scores(log_probs, candidates, blank_id=blank_id, bonus=bonus)
+        # The candidates follow from the tokens so far and the slot: the key of their scores.
+        key = (tuple(out), n)
+        if key not in memo:
+            memo[key] = ctc_scores(log_probs, candidates, blank_id=blank_id, bonus=bonus)
+        scores = memo[key]
         if rescore is not None and transducer_weight > 0:
-            scores = _rescored(scores, candidates, rescore, transducer_weight, bonus)
+            if ("transducer", key) not in memo:
+                memo["transducer", key] = _transducer_scores(scores, candidates, rescore, bonus)
+            scores = _mixed(scores, memo["transducer", key], transducer_weight)
         best = int(torch.argmax(scores))
         if torch.isfinite(scores[best]):
             out = candidates[best]
     return out
 
 
-def _rescored(
-    scores: Tensor, candidates: List[List[int]], rescore: Rescorer, weight: float, bonus: float
+def _transducer_scores(
+    scores: Tensor, candidates: List[List[int]], rescore: Rescorer, bonus: float
 ) -> Tensor:
-    """``scores`` of the ``RESCORED`` best candidates mixed with the transducer's; -inf for the
-    others."""
+    """The transducer's score (plus ``bonus`` per token) of the ``RESCORED`` candidates best by
+    ``scores`` (the CTC head's), -inf for the others."""
     top = torch.topk(scores, min(RESCORED, scores.numel())).indices
     top = top[torch.isfinite(scores[top])]
     out = torch.full_like(scores, -math.inf)
@@ -237,6 +249,13 @@ def _rescored(
         return out
     chosen = [candidates[j] for j in top.tolist()]
     lengths = torch.tensor([len(c) for c in chosen], dtype=scores.dtype, device=scores.device)
-    transducer = rescore(chosen).to(scores) + bonus * lengths
-    out[top] = (1 - weight) * scores[top] + weight * transducer
+    out[top] = rescore(chosen).to(scores) + bonus * lengths
+    return out
+
+
+def _mixed(ctc: Tensor, transducer: Tensor, weight: float) -> Tensor:
+    """``(1 - weight) * ctc + weight * transducer`` where the transducer scored, -inf elsewhere."""
+    scored = torch.isfinite(transducer)
+    out = torch.full_like(ctc, -math.inf)
+    out[scored] = (1 - weight) * ctc[scored] + weight * transducer[scored]
     return out

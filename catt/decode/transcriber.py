@@ -200,6 +200,26 @@ class Transcriber:
     ) -> List[Transcript]:
         """Transcribe utterances given as feature matrices, each [T, 80], in batches."""
         options = options if options is not None else self.options
+        return self.decode_features_weights(
+            features, phrases, options, [options.resolve_transducer]
+        )[0]
+
+    def decode_features_weights(
+        self,
+        features: Sequence[Tensor],
+        phrases: PhrasesInput,
+        options: DecodingOptions,
+        transducer_weights: Sequence[float],
+    ) -> List[List[Transcript]]:
+        """:meth:`decode_features` under each transducer weight of list resolution in turn
+        (``options.resolve_transducer`` is not read): the transcripts of each weight.
+
+        The search runs once and its hypotheses are resolved under each weight; the scores that
+        the weights share are computed once. Without resolution, every weight gets the search's
+        transcripts.
+        """
+        for weight in transducer_weights:
+            dataclasses.replace(options, resolve_transducer=weight)  # a bad weight fails here
         plist = self.prepare_phrases(phrases)
         phrase_emb = self._vectors(plist, options)
         trie = self._trie(plist, options)
@@ -211,7 +231,7 @@ class Transcriber:
                 "list resolution needs a model with a CTC head; this one was trained without "
                 "(model.ctc_weight: 0)"
             )
-        out: List[Transcript] = []
+        out: List[List[Transcript]] = [[] for _ in transducer_weights]
         for start in range(0, len(features), options.batch_size):
             batch = features[start : start + options.batch_size]
             feats, lens = _pad(batch, self.device)
@@ -241,9 +261,14 @@ class Transcriber:
                     pointer_keys=pointer_keys,
                     slot_pairs=self._slot_pairs if options.closed_slots else None,
                 )
-            if encoded is not None:
-                tokens = self._resolve(tokens, encoded, plist, options)
-            out += [Transcript.from_tagged(self.tokenizer.decode(t)) for t in tokens]
+            if encoded is None:
+                found = [Transcript.from_tagged(self.tokenizer.decode(t)) for t in tokens]
+                for transcripts in out:
+                    transcripts += found
+                continue
+            resolved = self._resolve(tokens, encoded, plist, options, transducer_weights)
+            for transcripts, hyps in zip(out, resolved):
+                transcripts += [Transcript.from_tagged(self.tokenizer.decode(t)) for t in hyps]
         return out
 
     @torch.no_grad()
@@ -257,42 +282,48 @@ class Transcriber:
         encoded: Tuple[Tensor, Tensor],
         plist: PhraseList,
         options: DecodingOptions,
-    ) -> List[List[int]]:
-        """The batch's hypotheses with their list slots resolved (:mod:`catt.decode.resolve`);
-        ``encoded``: the audio embeddings the search used."""
+        transducer_weights: Sequence[float],
+    ) -> List[List[List[int]]]:
+        """The batch's hypotheses with their list slots resolved (:mod:`catt.decode.resolve`)
+        under each transducer weight; ``encoded``: the audio embeddings the search used."""
         h, h_lens = encoded
         log_probs = self.model.ctc_log_probs(h)
-        return [
-            resolve_spans(
-                t,
-                log_probs[i, : int(h_lens[i])],
-                plist.token_ids,
-                self._slot_tokens,
-                blank_id=self.model.blank_id,
-                bonus=options.resolve_bonus,
-                rescore=self._rescorer(h[i : i + 1, : int(h_lens[i])], plist, options),
-                transducer_weight=options.resolve_transducer,
-            )
-            for i, t in enumerate(tokens)
-        ]
+        out: List[List[List[int]]] = [[] for _ in transducer_weights]
+        for i, t in enumerate(tokens):
+            rescore = None
+            if any(w > 0 for w in transducer_weights):
+                rescore = self._rescorer(h[i : i + 1, : int(h_lens[i])], plist, options)
+            memo: Dict[Any, Tensor] = {}  # the scores the weights share
+            for hyps, weight in zip(out, transducer_weights):
+                hyps.append(
+                    resolve_spans(
+                        t,
+                        log_probs[i, : int(h_lens[i])],
+                        plist.token_ids,
+                        self._slot_tokens,
+                        blank_id=self.model.blank_id,
+                        bonus=options.resolve_bonus,
+                        rescore=rescore,
+                        transducer_weight=weight,
+                        memo=memo,
+                    )
+                )
+        return out
 
-    def _rescorer(
-        self, h: Tensor, plist: PhraseList, options: DecodingOptions
-    ) -> Optional[Rescorer]:
+    def _rescorer(self, h: Tensor, plist: PhraseList, options: DecodingOptions) -> Rescorer:
         """The transducer's log-likelihood of whole sequences of one utterance, h [1, T', D],
-        decoded with ``plist`` as the search decoded it; None when resolution does not use it."""
-        if options.resolve_transducer == 0:
-            return None
+        decoded with ``plist`` as the search decoded it."""
         vectors = self._vectors(plist, options)
         pointer = self._pointer(plist, options)
         h_len = torch.tensor([h.size(1)], device=h.device)
-        # A pointer that spots reads the same spotting scores for every candidate: once here.
-        spots = None
-        if pointer is not None and self.model.joiner.pointer.spots:
-            spots = self.model.phrase_spots(h, h_len, [plist.token_ids])
+        # A pointer that spots reads the same spotting scores for every candidate: computed at
+        # the first call (an utterance without a list slot never calls).
+        spots: List[Tensor] = []
 
         def rescore(sequences: List[List[int]]) -> Tensor:
             n = len(sequences)
+            if not spots and pointer is not None and self.model.joiner.pointer.spots:
+                spots.append(self.model.phrase_spots(h, h_len, [plist.token_ids]))
             return self.model.sequence_log_likelihood(
                 h.expand(n, -1, -1),
                 h_len.expand(n),
@@ -300,7 +331,7 @@ class Transcriber:
                 self.model.make_context(vectors, None, n),
                 [plist.token_ids] * n if pointer is not None else None,
                 prune_range=RESCORE_PRUNE_RANGE,
-                spots=None if spots is None else spots.expand(n, -1),
+                spots=spots[0].expand(n, -1) if spots else None,
                 keys=plist.pointer_keys,
             )
 

@@ -11,6 +11,10 @@ user runs, deep biasing + boosting + list resolution, with the list plus ``distr
    when 0.25 is not in it);
 3. with the boost kept, at each transducer weight of the grid.
 
+Step 2 resolves each boost's search under every weight of the grid at once (the search does not
+depend on the weight), so step 3 finds its files decoded already: two fewer searches of the
+split with the default grids.
+
 In steps 2 and 3 the value kept is the one with the lowest B-WER among those whose U-WER stays
 within ``max_u_wer_rise`` percent (relative) of (1), the goal's own bound; when none does, the
 one with the lowest U-WER. Ties go to the smaller value, the gentler setting. Each decode is a
@@ -169,14 +173,25 @@ def tune_weights(
             decode_condition(out_path=path, condition=f"{split}:{name}", **common, **settings)
         return _scores(path)
 
+    def name(boost: float, weight: float) -> str:
+        return f"deep+boost-{boost:g}+resolve-{weight:g}+{distractors}"
+
     def trial(value: float, boost: float, weight: float) -> Trial:
+        # The weights share the search: a boost's search is resolved under the whole weight
+        # grid at once, so step 3 finds its files decoded already.
+        more = [
+            (w, out_dir / f"{name(boost, w)}.jsonl", f"{split}:{name(boost, w)}")
+            for w in transducer_weights
+            if w != weight
+        ]
         s = decode(
-            f"deep+boost-{boost:g}+resolve-{weight:g}+{distractors}",
+            name(boost, weight),
             context=True,
             distractors=distractors,
             boost=boost,
             resolve=True,
             resolve_transducer=weight,
+            more_weights=[m for m in more if not m[1].is_file()],
         )
         return Trial(value, s["b_wer"], s["u_wer"])
 
