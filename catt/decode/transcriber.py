@@ -288,17 +288,17 @@ class Transcriber:
         under each transducer weight; ``encoded``: the audio embeddings the search used."""
         h, h_lens = encoded
         log_probs = self.model.ctc_log_probs(h)
+        rescoring = any(w > 0 for w in transducer_weights)
         out: List[List[List[int]]] = [[] for _ in transducer_weights]
         for i, t in enumerate(tokens):
-            rescore = None
-            if any(w > 0 for w in transducer_weights):
-                rescore = self._rescorer(h[i : i + 1, : int(h_lens[i])], plist, options)
+            frames = int(h_lens[i])
+            rescore = self._rescorer(h[i : i + 1, :frames], plist, options) if rescoring else None
             memo: Dict[Any, Tensor] = {}  # the scores the weights share
             for hyps, weight in zip(out, transducer_weights):
                 hyps.append(
                     resolve_spans(
                         t,
-                        log_probs[i, : int(h_lens[i])],
+                        log_probs[i, :frames],
                         plist.token_ids,
                         self._slot_tokens,
                         blank_id=self.model.blank_id,

@@ -481,7 +481,7 @@ def nonempty_phrases(
 def _said_tries(
     symbols: Sequence[Sequence[int]], lists: Sequence[Sequence[Sequence[int]]]
 ) -> List[Tuple[ContextTrie, List[int]]]:
-    """For each reference, a trie of the phrases of its list that can be matched along it, and
+    """For each reference, a trie of the phrases of its list (none empty) that can be matched along it, and
     their indices in the list.
 
     A partial match starts with a phrase's first token, so only the phrases whose first token
@@ -498,7 +498,7 @@ def _said_tries(
     for phrases in lists:
         if id(phrases) not in tries:
             heard = said[id(phrases)]
-            kept = [k for k, p in enumerate(phrases) if len(p) and int(p[0]) in heard]
+            kept = [k for k, p in enumerate(phrases) if int(p[0]) in heard]
             trie = ContextTrie([[int(t) for t in phrases[k]] for k in kept], boost=0.0)
             tries[id(phrases)] = trie, kept
     return [tries[id(phrases)] for phrases in lists]
