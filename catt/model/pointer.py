@@ -481,8 +481,8 @@ def nonempty_phrases(
 def _said_tries(
     symbols: Sequence[Sequence[int]], lists: Sequence[Sequence[Sequence[int]]]
 ) -> List[Tuple[ContextTrie, List[int]]]:
-    """For each reference, a trie of the phrases of its list (none empty) that can be matched along it, and
-    their indices in the list.
+    """For each reference, a trie of the phrases of its list (none empty) that can be matched
+    along it, and their indices in the list.
 
     A partial match starts with a phrase's first token, so only the phrases whose first token
     the reference says can be matched along it: their trie reaches the same states as the whole
