@@ -76,9 +76,30 @@ def test_positives_are_dropped_at_the_configured_rate() -> None:
     assert off.sample("h1", ["ann lee"], key="x", seed=0) == []
 
 
+def test_shared_distractors_are_one_draw_a_batch_without_the_own_household() -> None:
+    lists = {f"h{i}": [f"name {i} a", f"name {i} b"] for i in range(40)}
+    opts = ContextSamplingOptions(max_distractors=30, drop_positive_prob=0, shared_distractors=True)
+    sampler = ContextSampler(lists, opts)
+    sizes = set()
+    for i in range(30):
+        shared = sampler.batch_distractors(key=f"0:cut-{i}", seed=0)
+        assert shared == sampler.batch_distractors(key=f"0:cut-{i}", seed=0)
+        assert len(shared) == len(set(shared)) <= 30
+        sizes.add(len(shared))
+        for h in ("h1", "h2"):
+            said = lists[h][0]
+            phrases = sampler.sample(h, [said], key=f"{h}-{i}", seed=0, distractors=shared)
+            others = [p for p in shared if p not in lists[h]]
+            assert sorted(phrases) == sorted([said, *others])  # all of the draw but its own
+    assert min(sizes) < 10 and max(sizes) > 20  # 0..30, drawn anew for each batch
+    per_utterance = ContextSampler(lists, ContextSamplingOptions(max_distractors=30))
+    assert per_utterance.batch_distractors(key="0:cut-0", seed=0) is None
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
+        ({"shared_distractors": "yes"}, "context.shared_distractors must be true or false"),
         ({"max_distractors": -1}, "context.max_distractors must be >= 0"),
         ({"max_distractors": 2.5}, "context.max_distractors must be an integer"),
         ({"drop_positive_prob": 1.5}, "context.drop_positive_prob must be in [0, 1]"),
@@ -120,6 +141,26 @@ def _dataset(corpus: Path, **kwargs) -> tuple:
     sampler = ContextSampler(lists, ContextSamplingOptions(max_distractors=4, **kwargs))
     cuts = load_manifest_lazy(corpus / "manifests" / "smarthome_cuts_train.jsonl.gz")
     return CattDataset(tokenizer, context_sampler=sampler, seed=3), cuts, tokenizer
+
+
+def test_shared_distractors_make_the_batch_encode_each_once(fake_corpus: Path) -> None:
+    dataset, cuts, _ = _dataset(fake_corpus, drop_positive_prob=0.0, shared_distractors=True)
+    subset = CutSet.from_cuts(list(cuts)[:8])
+    lists = dataset.phrase_lists(subset)
+    reverse = dataset.phrase_lists(CutSet.from_cuts(list(subset)[::-1]))
+    assert [sorted(p) for p in lists] == [sorted(p) for p in reverse[::-1]]  # any cut order
+    said = [set(positive_phrases(cut_slots(cut))) for cut in subset]
+    drawn = [set(phrases) - own for phrases, own in zip(lists, said)]
+    union = set().union(*drawn)
+    groups = [context_group(cut.supervisions[0]) for cut in subset]
+    household = load_household_lists(fake_corpus)
+    for phrases, group in zip(drawn, groups):
+        assert phrases == union - set(household[group])  # the batch's one draw, less its own
+    draws = []
+    for epoch in range(1, 6):
+        dataset.set_epoch(epoch)
+        draws.append(dataset.phrase_lists(subset))
+    assert any(draw != lists for draw in draws)  # a new draw each epoch
 
 
 def test_batch_has_the_contract_keys_and_shapes(fake_corpus: Path) -> None:

@@ -4,7 +4,10 @@ At decode time a user gives the model their whole list (contacts, device names);
 phrases are not in the utterance, and an utterance may name nothing at all. Training mimics that:
 each utterance gets the phrases of its household that it says (its ``contact``/``device`` slot
 values), each dropped with probability ``drop_positive_prob`` so the model also learns when not to
-bias, plus 0..``max_distractors`` phrases drawn from OTHER households' lists.
+bias, plus 0..``max_distractors`` phrases drawn from OTHER households' lists: a draw of their
+own, or with ``shared_distractors`` one draw a batch that all its utterances share
+(:meth:`ContextSampler.batch_distractors`), as each list then adds only its positives to the
+phrases a batch encodes.
 
 The list pointer (``biasing.pointer``) may instead see what it sees when decoding, the whole
 household list (``pointer_list: household``): the household's phrases but the positives left out
@@ -65,6 +68,9 @@ class ContextSamplingOptions:
         wrong_name_prob: probability that a contact or device value is overwritten, in the
             label history only, by the start of another phrase of the pointer's list
             (:mod:`catt.context.history`); training batches only.
+        shared_distractors: one draw of 0..max_distractors distractors a batch, shared by its
+            utterances (each leaves out its own household's phrases), not one draw each. A
+            batch then encodes its distractors once, not once an utterance.
     """
 
     max_distractors: int = 20
@@ -72,6 +78,7 @@ class ContextSamplingOptions:
     enabled: bool = True
     pointer_list: str = "sampled"
     wrong_name_prob: float = 0.0
+    shared_distractors: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.max_distractors, bool) or not isinstance(self.max_distractors, int):
@@ -83,8 +90,11 @@ class ContextSamplingOptions:
         prob = self.drop_positive_prob
         if isinstance(prob, bool) or not isinstance(prob, (int, float)) or not 0 <= prob <= 1:
             raise ConfigError(f"context.drop_positive_prob must be in [0, 1], got {prob!r}")
-        if not isinstance(self.enabled, bool):
-            raise ConfigError(f"context.enabled must be true or false, got {self.enabled!r}")
+        for name in ("enabled", "shared_distractors"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(
+                    f"context.{name} must be true or false, got {getattr(self, name)!r}"
+                )
         prob = self.wrong_name_prob
         if isinstance(prob, bool) or not isinstance(prob, (int, float)) or not 0 <= prob <= 1:
             raise ConfigError(f"context.wrong_name_prob must be in [0, 1], got {prob!r}")
@@ -169,7 +179,13 @@ class ContextSampler:
         return len(self._pool)
 
     def sample(
-        self, household: Optional[str], positives: Sequence[str], *, key: str, seed: int
+        self,
+        household: Optional[str],
+        positives: Sequence[str],
+        *,
+        key: str,
+        seed: int,
+        distractors: Optional[Sequence[str]] = None,
     ) -> List[str]:
         """The phrase list of one utterance, in random order.
 
@@ -178,6 +194,8 @@ class ContextSampler:
             positives: the phrases the utterance says (see :func:`positive_phrases`).
             key: a stable id of the utterance (the cut id); with ``seed`` it fixes the draw.
             seed: the run's seed, mixed with the epoch by the caller to vary across epochs.
+            distractors: the batch's shared draw (:meth:`batch_distractors`), of which the
+                utterance keeps those not of its household; None: a draw of its own.
         """
         if not self.options.enabled:
             return []
@@ -187,9 +205,35 @@ class ContextSampler:
             positives = list(dict.fromkeys([*positives, *own_list]))
         kept = [p for p in positives if rng.random() >= self.options.drop_positive_prob]
         own = self._lists.get(household or "", frozenset()) | set(positives)
-        phrases = kept + self._distractors(rng, own)
+        if distractors is None:
+            phrases = kept + self._distractors(rng, own)
+        else:
+            phrases = kept + [p for p in distractors if p not in own]
         rng.shuffle(phrases)
         return phrases
+
+    def batch_distractors(self, *, key: str, seed: int) -> Optional[List[str]]:
+        """One draw of 0..max_distractors pool phrases for a whole batch, or None unless
+        ``shared_distractors`` (each utterance then draws its own in :meth:`sample`).
+
+        Args:
+            key: a stable id of the batch (the epoch and its first cut id); with ``seed`` it
+                fixes the draw.
+            seed: the run's seed.
+
+        >>> opts = ContextSamplingOptions(max_distractors=3, shared_distractors=True)
+        >>> sampler = ContextSampler({"h1": ["ann"], "h2": ["bob", "cy", "dee", "eve"]}, opts)
+        >>> shared = sampler.batch_distractors(key="0:cut-1", seed=0)
+        >>> len(shared) <= 3 and shared == sampler.batch_distractors(key="0:cut-1", seed=0)
+        True
+        >>> "ann" in sampler.sample("h1", ["ann"], key="c", seed=0, distractors=["ann", "bob"])
+        True
+        """
+        if not self.options.shared_distractors or not self.options.enabled:
+            return None
+        rng = random.Random(f"{seed}:batch:{key}")
+        wanted = rng.randint(0, self.options.max_distractors)
+        return rng.sample(self._pool, min(len(self._pool), wanted))
 
     def pointer_list(
         self, household: Optional[str], phrases: Sequence[str], positives: Sequence[str]

@@ -164,19 +164,21 @@ class CattDataset(torch.utils.data.Dataset):
 
     def phrase_lists(self, cuts: CutSet) -> List[List[str]]:
         """Each cut's training phrase list (empty lists when there is no context sampler)."""
-        if self.context_sampler is None:
+        sampler = self.context_sampler
+        if sampler is None:
             return [[] for _ in cuts]
-        lists = []
-        for cut in cuts:
-            lists.append(
-                self.context_sampler.sample(
-                    context_group(_supervision(cut)),
-                    positive_phrases(cut_slots(cut)),
-                    key=f"{self.epoch}:{cut.id}",
-                    seed=self.seed,
-                )
+        first = min(cut.id for cut in cuts)  # the batch's id, whatever its order
+        shared = sampler.batch_distractors(key=f"{self.epoch}:{first}", seed=self.seed)
+        return [
+            sampler.sample(
+                context_group(_supervision(cut)),
+                positive_phrases(cut_slots(cut)),
+                key=f"{self.epoch}:{cut.id}",
+                seed=self.seed,
+                distractors=shared,
             )
-        return lists
+            for cut in cuts
+        ]
 
     def _pointer_lists(
         self, cuts: CutSet, lists: List[List[str]]
