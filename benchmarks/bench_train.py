@@ -5,7 +5,11 @@ per-utterance phrase lists (pruned k2 loss at the config's settings, warm-up fin
 gradient clipping, Adam update. The batch follows the config: ``data.max_duration`` seconds of
 2-3 s utterances (synthetic 80-bin features), tagged transcripts of invented commands tokenized
 with a tokenizer of the recipe's size (tiny 256, base 500), and per utterance its own phrase plus
-``context.max_distractors / 2`` distractors (the sampler's mean). Data loading and SpecAugment
+``context.max_distractors / 2`` distractors (the sampler's mean) drawn from a pool of
+``DISTRACTOR_POOL`` names, as the recipe draws them from every other household's list: one draw
+for each utterance, or with ``context.shared_distractors`` (base) one for the batch.
+``base+own-distractors`` is base with a draw for each utterance (``--set
+context.shared_distractors=false``). Data loading and SpecAugment
 are not included (they run in the data loader). Each config runs in its own process, whose
 malloc keeps freed memory as ``catt train``'s does (``catt.cpu.keep_freed_memory``); peak
 memory is the growth of ``ru_maxrss`` once the model and the batch are built. ``base+pointer``
@@ -52,6 +56,7 @@ CASES = {
     "micro": ("micro", []),
     "tiny": ("tiny", []),
     "base": ("base", []),
+    "base+own-distractors": ("base", ["context.shared_distractors=false"]),
     "base+pointer": ("base", ["model.biasing.pointer=true"]),
     "base+pointer+household": (
         "base",
@@ -79,6 +84,8 @@ CASES = {
 FRAME_SHIFT = 0.01
 HOUSEHOLD_PHRASES = 160
 """Phrases in a smart-home base household's list (contacts and devices), about the mean."""
+DISTRACTOR_POOL = 20_000
+"""Phrases distractors are drawn from: base's training households hold about 50,000."""
 
 
 def make_batch(config: Any, tokenizer: Any, *, seed: int = 0) -> Tuple[Dict[str, Any], float]:
@@ -91,16 +98,19 @@ def make_batch(config: Any, tokenizer: Any, *, seed: int = 0) -> Tuple[Dict[str,
     gen = torch.Generator().manual_seed(seed)
     sentences = make_sentences(400, seed=seed)
     names = make_names(200, seed=seed + 3)
+    pool = make_names(DISTRACTOR_POOL, seed=seed + 4)
     distractors = config.context.max_distractors // 2
+    shared = rng.sample(pool, distractors) if config.context.shared_distractors else None
     lens, tokens, lists = [], [], []
     while sum(lens) * FRAME_SHIFT < config.data.max_duration:
         frames = rng.randint(200, 300)
         ids = tokenizer.encode(rng.choice(sentences))
         ids = ids[: int(subsampled_lengths(torch.tensor([frames]))[0])]
-        phrases = [rng.choice(names) for _ in range(distractors + 1)]
+        drawn = shared if shared is not None else rng.sample(pool, distractors)
         lens.append(frames)
         tokens.append(ids)
-        lists.append([tokenizer.encode_phrase(p) for p in dict.fromkeys(phrases)])
+        phrases = dict.fromkeys([rng.choice(names), *drawn])
+        lists.append([tokenizer.encode_phrase(p) for p in phrases])
     features = torch.randn(len(lens), max(lens), 80, generator=gen) * 2.0 - 8.0
     pointer_lists = None
     if config.context.pointer_list == "household":
