@@ -167,7 +167,7 @@ class CattDataset(torch.utils.data.Dataset):
         sampler = self.context_sampler
         if sampler is None:
             return [[] for _ in cuts]
-        first = min(cut.id for cut in cuts)  # the batch's id, whatever its order
+        first = min((cut.id for cut in cuts), default="")  # the batch's id, in any order
         shared = sampler.batch_distractors(key=f"{self.epoch}:{first}", seed=self.seed)
         return [
             sampler.sample(
