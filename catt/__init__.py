@@ -5,7 +5,8 @@
 (Slot(type='contact', value='ann'),)
 
 The model and decoding modules import torch and k2; they load on first use of :func:`load`.
-Importing catt sets MKL's AVX2 code path on AMD processors (:mod:`catt.cpu`).
+Importing catt sets MKL's AVX2 code path on AMD processors (:mod:`catt.cpu`) and turns off
+tqdm's monitor thread, which can hang a process at exit (:mod:`catt.progress`).
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from typing import TYPE_CHECKING, Union
 from catt.context.phrases import Phrase, load_phrases
 from catt.cpu import prefer_avx2_on_amd
 from catt.errors import CattError
+from catt.progress import disable_tqdm_monitor
 from catt.text.tags import Interpretation, Slot, build_tagged, parse_tagged, strip_tags
 
 prefer_avx2_on_amd()  # before torch's first matrix product: MKL reads the variable then
+disable_tqdm_monitor()  # before any progress bar starts it
 
 if TYPE_CHECKING:
     from catt.decode.transcriber import Transcriber
