@@ -145,7 +145,15 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
     return transcribe_files(
         model_path=args.model,
         audio_paths=args.audio,
-        phrase_files=[p for p in (args.contacts, args.devices, args.phrases) if p],
+        phrase_files=[
+            (path, slot)
+            for path, slot in (
+                (args.contacts, "contact"),
+                (args.devices, "device"),
+                (args.phrases, None),
+            )
+            if path
+        ],
         boost=args.boost,
         beam=args.beam,
         max_symbols=args.max_symbols,
@@ -340,9 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("transcribe", help="transcribe audio files, biased by phrase lists")
     p.add_argument("--model", type=Path, required=True)
-    p.add_argument("--contacts", type=Path, help="one contact per line")
-    p.add_argument("--devices", type=Path, help="one device name per line")
-    p.add_argument("--phrases", type=Path, help="any other phrases, one per line")
+    p.add_argument("--contacts", type=Path, help="one contact per line (fills contact slots)")
+    p.add_argument("--devices", type=Path, help="one device name per line (fills device slots)")
+    p.add_argument("--phrases", type=Path, help="any other phrases, one per line (any slot)")
     p.add_argument(
         "--boost", type=float, help="bonus per matched token (0: off; default: as tuned, else 0)"
     )

@@ -9,6 +9,7 @@ import torch
 from builders import TEXTS, FrameModel  # tests/ is on sys.path
 from torch import Tensor
 
+from catt.context.phrases import Phrase
 from catt.decode.options import DecodingOptions, InvalidOptionError
 from catt.decode.resolve import (
     RESCORE_PRUNE_RANGE,
@@ -93,6 +94,34 @@ def test_tags_that_disagree_let_the_frames_pick_the_type() -> None:
     assert out == [5, DEV_OPEN, 8, DEV_CLOSE]
     # a whole slot keeps the type the search gave it
     assert slot_regions([OPEN, 7, CLOSE], TWO_TYPES) == [[(0, 3, ((OPEN, CLOSE),))]]
+
+
+def test_a_typed_phrase_goes_in_with_its_own_tags() -> None:
+    # The search wrote a contact slot where the audio says the device 8, and a device slot where
+    # it says the device 10 11.
+    logp = frames([DEV_OPEN, 8, DEV_CLOSE, 5, DEV_OPEN, 10, 11, DEV_CLOSE])
+    hyp = [OPEN, 7, CLOSE, 5, DEV_OPEN, 7, DEV_CLOSE]
+    phrases = [[8], [9], [10, 11]]
+    untyped = resolve_spans(hyp, logp, phrases, TWO_TYPES, blank_id=BLANK, bonus=0.0)
+    assert untyped == [OPEN, 8, CLOSE, 5, DEV_OPEN, 10, 11, DEV_CLOSE]  # a device, as a contact
+    kinds = [DEV_OPEN, OPEN, DEV_OPEN]  # 8 and 10 11 are device names, 9 a contact
+    typed = resolve_spans(hyp, logp, phrases, TWO_TYPES, blank_id=BLANK, bonus=0.0, openings=kinds)
+    assert typed == [DEV_OPEN, 8, DEV_CLOSE, 5, DEV_OPEN, 10, 11, DEV_CLOSE]
+    # the contact 9 never goes in device tags, and an untyped phrase takes the slot's own tags
+    only_9 = resolve_spans(hyp, logp, [[9]], TWO_TYPES, blank_id=BLANK, bonus=0.0, openings=[OPEN])
+    assert only_9 == [OPEN, 9, CLOSE, 5, OPEN, 9, CLOSE]
+    untyped_9 = resolve_spans(
+        hyp, logp, [[9]], TWO_TYPES, blank_id=BLANK, bonus=0.0, openings=[None]
+    )
+    assert untyped_9 == [OPEN, 9, CLOSE, 5, DEV_OPEN, 9, DEV_CLOSE]
+
+
+def test_tags_that_disagree_take_the_type_of_the_phrase() -> None:
+    logp = frames([5, OPEN, 8, DEV_CLOSE])
+    hyp = [5, OPEN, 7, DEV_CLOSE]  # <contact> 7 </device>; 8 is a device name
+    kinds = [DEV_OPEN, OPEN]
+    out = resolve_spans(hyp, logp, [[8], [9]], TWO_TYPES, blank_id=BLANK, bonus=0.0, openings=kinds)
+    assert out == [5, DEV_OPEN, 8, DEV_CLOSE]
 
 
 def test_every_slot_resolved() -> None:
@@ -264,6 +293,10 @@ def test_transcriber_resolves_with_the_list(tokenizer: Tokenizer) -> None:
     assert out.slots[0].value == "steven lee" and out.text == "call steven lee"
     # no list: nothing to resolve against
     assert t.decode_features(feats, None, resolved)[0].slots[0].value == "stephen"
+    # a device name the audio says turns the contact slot into a device slot
+    typed = [Phrase("steven lee", slot="device"), Phrase("stephen fitzgerald", slot="contact")]
+    out = t.decode_features(feats, typed, resolved)[0]
+    assert (out.slots[0].type, out.slots[0].value) == ("device", "steven lee")
 
 
 def test_transcriber_without_ctc_head_says_so(tokenizer: Tokenizer) -> None:

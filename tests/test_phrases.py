@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from catt.context.phrases import Phrase, load_phrases, merge_phrases
+from catt.context.phrases import Phrase, load_household, load_phrases, merge_phrases
 from catt.errors import PhraseFileError
 
 
@@ -49,3 +49,31 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_merge_keeps_first_occurrence() -> None:
     merged = merge_phrases([Phrase("ann", 2.0), Phrase("bob")], [Phrase("ann"), Phrase("cy")])
     assert merged == [Phrase("ann", 2.0), Phrase("bob"), Phrase("cy")]
+
+
+def test_merge_a_text_of_two_slot_types_fits_any_slot() -> None:
+    merged = merge_phrases(
+        [Phrase("ann", 2.0, slot="contact"), Phrase("bob", slot="contact")],
+        [
+            Phrase("ann", slot="device"),
+            Phrase("bob", slot="contact"),
+            Phrase("lamp", slot="device"),
+        ],
+    )
+    assert merged == [
+        Phrase("ann", 2.0),
+        Phrase("bob", slot="contact"),
+        Phrase("lamp", slot="device"),
+    ]
+
+
+def test_a_household_is_typed_by_its_files(tmp_path: Path) -> None:
+    (tmp_path / "contacts.txt").write_text("Ann Lee\nbob\n", encoding="utf-8")
+    (tmp_path / "devices.txt").write_text("noodle lamp\t2\n", encoding="utf-8")
+    assert load_household(tmp_path) == [
+        Phrase("ann lee", slot="contact"),
+        Phrase("bob", slot="contact"),
+        Phrase("noodle lamp", 2.0, slot="device"),
+    ]
+    (tmp_path / "devices.txt").unlink()  # either file may be missing
+    assert [p.slot for p in load_household(tmp_path)] == ["contact", "contact"]

@@ -35,7 +35,9 @@ def test_prefix_and_splits_are_inferred_from_the_manifests(tmp_path: Path) -> No
     corpus = open_corpus(tmp_path)
     assert (corpus.prefix, corpus.group_kind) == ("smarthome", "household")
     assert corpus.splits() == ["train", "adapt", "dev", "test"]
-    assert [p.text for p in corpus.context_lists(["h1"])["h1"]] == ["ann lee", "noodle lamp"]
+    # typed by their files, and "ann lee", in both, fits any slot
+    phrases = corpus.context_lists(["h1"])["h1"]
+    assert [(p.text, p.slot) for p in phrases] == [("ann lee", None), ("noodle lamp", "device")]
     with pytest.raises(CattError, match="households.*h9"):
         corpus.context_lists(["h9"])
 

@@ -31,12 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
-from catt.context.phrases import load_phrases, merge_phrases
+from catt.context.phrases import load_household
 from catt.errors import CattError, ConfigError
 
 __all__ = [
     "BIASED_SLOT_TYPES",
-    "PHRASE_FILES",
     "POINTER_LISTS",
     "ContextSamplingOptions",
     "ContextSampler",
@@ -46,9 +45,6 @@ __all__ = [
 
 BIASED_SLOT_TYPES: Tuple[str, ...] = ("contact", "device")
 """Slot types whose values come from the household's phrase list."""
-
-PHRASE_FILES: Tuple[str, ...] = ("contacts.txt", "devices.txt")
-"""The files of a household directory, in list order."""
 
 POINTER_LISTS: Tuple[str, ...] = ("sampled", "household")
 """What the list pointer sees in training: the layers' list, or the whole household list."""
@@ -129,9 +125,7 @@ def load_household_lists(
             raise CattError(f"{root}: no directory for household(s) {', '.join(missing[:5])}")
     lists: Dict[str, List[str]] = {}
     for household in ids:
-        files = [root / household / name for name in PHRASE_FILES]
-        found = [load_phrases(f) for f in files if f.is_file()]
-        lists[household] = [p.text for p in merge_phrases(*found)]
+        lists[household] = [p.text for p in load_household(root / household)]
     return lists
 
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
-from catt.context.phrases import Phrase, load_phrases, merge_phrases
+from catt.context.phrases import Phrase, load_household, merge_phrases
 from catt.errors import CattError
 from catt.io import atomic_path, atomic_write_text
 
@@ -60,7 +60,6 @@ _SPLIT_ORDER = ("train", "adapt", "dev", "valid", "test")
 _MANIFEST = re.compile(
     r"^(?P<prefix>[a-z0-9]+)_(recordings|supervisions|cuts)_(?P<split>[A-Za-z0-9_.-]+)\.jsonl\.gz$"
 )
-_HOUSEHOLD_FILES = ("contacts.txt", "devices.txt")
 DEFAULT_PREFIX = "smarthome"
 """The prefix of a directory with no manifests and no ``corpus.json`` (nothing prepared yet)."""
 
@@ -240,8 +239,7 @@ class Corpus:
         root = self.root / "households"
         lists = {}
         for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-            files = [folder / name for name in _HOUSEHOLD_FILES]
-            lists[folder.name] = merge_phrases(*(load_phrases(f) for f in files if f.is_file()))
+            lists[folder.name] = load_household(folder)
         return lists
 
 

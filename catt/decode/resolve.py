@@ -5,7 +5,10 @@ even when it cannot spell the name it heard. Resolution takes each such slot of 
 hypothesis, puts every phrase of the list in its place, and scores each whole token sequence with
 the model's CTC head: the log-likelihood of the audio given the tokens, plus ``bonus`` per token.
 The best phrase becomes the slot's value: a contact or device slot holds a name from the user's
-list, so the search's own value is not a candidate.
+list, so the search's own value is not a candidate. A phrase with a slot type (a contact, a
+device name) goes in between its own type's tags, so the slot takes the type of the phrase the
+audio supports: ``call <contact> lady sunny </contact>`` with the device lady sunny on the list
+becomes ``<device> lady sunny </device>``, never a contact that sounds less like it.
 
 The search sometimes writes half a slot: ``giveh </contact> a call`` (no opening tag),
 ``<device> banana`` (no closing tag) or ``<device> capitaine </contact>`` (tags that disagree).
@@ -186,6 +189,7 @@ def resolve_spans(
     *,
     blank_id: int,
     bonus: float,
+    openings: Optional[Sequence[Optional[int]]] = None,
     rescore: Optional[Rescorer] = None,
     transducer_weight: float = 0.0,
     max_words: int = MAX_WORDS,
@@ -199,6 +203,9 @@ def resolve_spans(
         phrases: the list, as token ids.
         toks: the tokenizer's tag and word-start ids.
         bonus: score per token (see the module docstring).
+        openings: for each phrase, the opening tag id of its slot type, whose tags it goes in
+            between whatever the slot's type (None: any type, the slot's own); None: no phrase
+            has a type.
         rescore: the transducer's log-likelihood of whole sequences of this utterance.
         transducer_weight: its weight against the CTC head's, in [0, 1] (0: the CTC head alone).
         max_words: how far a half slot's missing boundary is looked for (:func:`slot_regions`).
@@ -215,12 +222,17 @@ def resolve_spans(
         return out
     memo = {} if memo is None else memo
     regions = slot_regions(out, toks, max_words)
+    closing = dict(toks.pairs)
+    own = [
+        ((o, closing[o]),) if o in closing else None
+        for o in (openings if openings is not None else [None] * len(phrases))
+    ]
     for n in reversed(range(len(regions))):
         candidates = [
             out[:a] + [o, *p, c] + out[b:]
             for a, b, pairs in regions[n]
-            for o, c in pairs
-            for p in phrases
+            for p, typed in zip(phrases, own)
+            for o, c in typed or pairs
         ]
         # The candidates follow from the tokens so far and the slot: the key of their scores.
         key = (tuple(out), n)

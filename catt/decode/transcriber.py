@@ -80,10 +80,12 @@ class PhraseList:
 
     Made by :meth:`Transcriber.prepare_phrases`; the vectors and tries are computed on first use.
     ``vectors`` holds the phrase vectors with the biasing layers' work on them, done once.
+    ``openings``: each phrase's slot type as the id of its opening tag (None: any slot).
     """
 
     phrases: Tuple[Phrase, ...]
     token_ids: List[List[int]]
+    openings: List[Optional[int]]
     vectors: Optional[PhraseVectors] = None
     tries: Dict[float, ContextTrie] = dataclasses.field(default_factory=dict)
     pointer: Optional[ContextTrie] = None
@@ -141,10 +143,14 @@ class Transcriber:
         items = [p for p in items if p.text]
         if not items:
             return None
-        key = tuple((p.text, p.weight) for p in items)
+        key = tuple((p.text, p.weight, p.slot) for p in items)
         cached = self._cache.get(key)
         if cached is None:
-            cached = PhraseList(tuple(items), [self.tokenizer.encode_phrase(p.text) for p in items])
+            cached = PhraseList(
+                tuple(items),
+                [self.tokenizer.encode_phrase(p.text) for p in items],
+                [self.tokenizer.tag_id(f"<{p.slot}>") if p.slot else None for p in items],
+            )
             self._cache[key] = cached
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
@@ -303,6 +309,7 @@ class Transcriber:
                         self._slot_tokens,
                         blank_id=self.model.blank_id,
                         bonus=options.resolve_bonus,
+                        openings=plist.openings,
                         rescore=rescore,
                         transducer_weight=weight,
                         memo=memo,
@@ -347,7 +354,8 @@ class Transcriber:
 
         Args:
             phrases: phrase texts or :class:`Phrase` objects (or a prepared :class:`PhraseList`);
-                None or empty: no context.
+                None or empty: no context. A text fits any slot; ``Phrase(text, slot="contact")``
+                only a contact slot.
             options: overrides the default options, e.g. ``DecodingOptions(beam=8, boost=2.0)``.
 
         Raises:
@@ -414,15 +422,19 @@ def load(path: Union[str, Path], device: Union[None, str, torch.device] = None) 
     return Transcriber(model, tokenizer, options=options)
 
 
-def check_phrase_files(tokenizer: Tokenizer, paths: Sequence[Union[str, Path]]) -> List[Phrase]:
+PhraseFiles = Sequence[Tuple[Union[str, Path], Optional[str]]]
+"""Phrase files, each with the slot type of its phrases (None: any slot)."""
+
+
+def check_phrase_files(tokenizer: Tokenizer, files: PhraseFiles) -> List[Phrase]:
     """Load and merge phrase files, checking that the model can spell every phrase.
 
     Raises:
         PhraseFileError: naming ``path:line`` of the first bad phrase.
     """
     lists = []
-    for path in paths:
-        phrases = load_phrases(path)  # checks the encoding and the format
+    for path, slot in files:
+        phrases = load_phrases(path, slot)  # checks the encoding and the format
         lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
         for lineno, line in enumerate(lines, start=1):
             for phrase in parse_phrases([line], f"{path}:{lineno}"):
@@ -438,7 +450,7 @@ def transcribe_files(
     *,
     model_path: Union[str, Path],
     audio_paths: Sequence[Union[str, Path]],
-    phrase_files: Sequence[Union[str, Path]],
+    phrase_files: PhraseFiles,
     **overrides: Any,
 ) -> int:
     """``catt transcribe``: print one JSON object per audio file on stdout.
@@ -458,8 +470,8 @@ def transcribe_files(
         dataclasses.replace(DecodingOptions(), **given)  # bad values fail before any loading
     except TypeError as e:
         raise InvalidOptionError(str(e)) from None
-    for path in phrase_files:
-        load_phrases(path)  # bad phrase files fail before the model is loaded
+    for path, slot in phrase_files:
+        load_phrases(path, slot)  # bad phrase files fail before the model is loaded
     transcriber = load(model_path)
     tuned = _changed(DecodingOptions(), transcriber.options)
     if tuned:
