@@ -16,8 +16,10 @@ depend on the weight), so step 3 finds its files decoded already: two fewer sear
 split with the default grids.
 
 In steps 2 and 3 the value kept is the one with the lowest B-WER among those whose U-WER stays
-within ``max_u_wer_rise`` percent (relative) of (1), the goal's own bound; when none does, the
-one with the lowest U-WER. Ties go to the smaller value, the gentler setting. Each decode is a
+within ``max_u_wer_rise`` percent (relative) of (1), the goal's own bound. When none does, the
+list raises U-WER whatever the value: the bound is then taken from the trial with the lowest
+U-WER instead of (1), so that a difference of a word or two on dev does not cost the B-WER the
+list is for. Ties go to the smaller value, the gentler setting. Each decode is a
 results file in ``out_dir`` and is reused when it exists, so an interrupted run resumes. The
 choice and every trial's scores go to ``out_dir/tuning.json``; with ``save_to_model`` the mode
 chosen (:func:`tuned_decoding`) also goes into the model file, where ``catt transcribe`` and
@@ -83,15 +85,18 @@ def u_wer_allowed(trial: Trial, base_u_wer: Optional[float], max_rise: float) ->
 
 
 def choose(trials: Sequence[Trial], base_u_wer: Optional[float], max_rise: float) -> float:
-    """The value with the lowest B-WER among those that keep U-WER within ``max_rise`` percent.
+    """The value with the lowest B-WER among those that keep U-WER within ``max_rise`` percent
+    of ``base_u_wer``.
 
-    When none does, the one with the lowest U-WER (the least harm; of equals, the lowest
-    B-WER), with a warning.
+    When none does, among those within ``max_rise`` percent of the lowest U-WER of any trial,
+    with a warning.
 
     >>> trials = [Trial(0.5, 30.0, 2.0), Trial(1.0, 25.0, 2.05), Trial(2.0, 10.0, 3.0)]
     >>> choose(trials, base_u_wer=2.0, max_rise=5.0)
     1.0
     >>> choose([Trial(0.0, 1.5, 3.0), Trial(0.25, 1.4, 3.0)], base_u_wer=2.0, max_rise=5.0)
+    0.25
+    >>> choose([Trial(0.0, 4.4, 3.07), Trial(0.25, 4.0, 3.10), Trial(0.5, 3.0, 3.5)], 2.9, 5.0)
     0.25
     """
     if not trials:
@@ -99,13 +104,16 @@ def choose(trials: Sequence[Trial], base_u_wer: Optional[float], max_rise: float
     allowed = [t for t in trials if u_wer_allowed(t, base_u_wer, max_rise)]
     if allowed:
         return min(allowed, key=_b_wer_key).value
-    best = min(trials, key=lambda t: (t.u_wer, *_b_wer_key(t)))
+    least = min(t.u_wer for t in trials if t.u_wer is not None)  # some is, or all were allowed
+    best = min((t for t in trials if u_wer_allowed(t, least, max_rise)), key=_b_wer_key)
     logger.warning(
-        "every value raises dev U-WER by more than %g %% over no list (%s %%); keeping %g, "
-        "the one that raises it least",
+        "every value raises dev U-WER by more than %g %% over no list (%s %%); keeping %g, the "
+        "lowest B-WER within %g %% of the least U-WER of any value (%s %%)",
         max_rise,
         base_u_wer,
         best.value,
+        max_rise,
+        least,
     )
     return best.value
 
@@ -264,4 +272,10 @@ def render_tuning(tuning: Dict[str, Any]) -> str:
         "",
         f"chosen: boost {tuning['boost']:g}, transducer weight {tuning['resolve_transducer']:g}",
     ]
+    for name, what in (("boost_trials", "boost"), ("resolve_transducer_trials", "weight")):
+        if not any(t["u_wer_allowed"] for t in tuning[name]):
+            lines.append(
+                f"(no {what} keeps U-WER within +{bound:g} %: the {what} kept has the lowest B-WER "
+                f"of those within +{bound:g} % of the lowest U-WER of its table)"
+            )
     return "\n".join(lines)
