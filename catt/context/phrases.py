@@ -10,7 +10,8 @@ bonus of that phrase::
 
 A list read as contacts or device names (``catt transcribe --contacts``/``--devices``, a
 household's ``contacts.txt``/``devices.txt``) gives its phrases a ``slot`` type: list resolution
-puts a phrase only in a slot of its type (``catt.decode.resolve``). A phrase of no type fits any.
+puts a typed phrase between its own type's tags (``catt.decode.resolve``). A phrase of no type
+takes the type of the slot it fills.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ HOUSEHOLD_FILES: Dict[str, str] = {"contacts.txt": "contact", "devices.txt": "de
 @dataclass(frozen=True)
 class Phrase:
     """One phrase of a list: its normalized text, its boosting weight and the slot type it
-    may fill (``contact``, ``device``; None: any).
+    names (``contact``, ``device``; None: any).
 
     >>> Phrase("noodle lamp", 2.0, slot="device")
     Phrase(text='noodle lamp', weight=2.0, slot='device')
