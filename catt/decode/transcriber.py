@@ -354,8 +354,8 @@ class Transcriber:
 
         Args:
             phrases: phrase texts or :class:`Phrase` objects (or a prepared :class:`PhraseList`);
-                None or empty: no context. A text fits any slot; ``Phrase(text, slot="contact")``
-                only a contact slot.
+                None or empty: no context. A text takes the slot's type;
+                ``Phrase(text, slot="contact")`` goes in contact tags.
             options: overrides the default options, e.g. ``DecodingOptions(beam=8, boost=2.0)``.
 
         Raises:
