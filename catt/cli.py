@@ -102,6 +102,7 @@ def _cmd_decode(args: argparse.Namespace) -> int:
         lists=args.lists,
         resolve=args.resolve,
         resolve_bonus=args.resolve_bonus,
+        resolve_floor=args.resolve_floor,
         resolve_transducer=args.resolve_transducer,
         pointer=args.pointer,
         closed_slots=args.closed_slots,
@@ -161,6 +162,7 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
         pointer=False if args.no_pointer else None,
         resolve=args.resolve,
         resolve_bonus=args.resolve_bonus,
+        resolve_floor=args.resolve_floor,
         resolve_transducer=args.resolve_transducer,
         closed_slots=args.closed_slots,
     )
@@ -202,6 +204,13 @@ def _add_search_arguments(p: argparse.ArgumentParser, tuned: bool = False) -> No
         type=float,
         default=default("resolve_bonus"),
         help="score per token when resolving (offsets the CTC preference for short phrases)",
+    )
+    p.add_argument(
+        "--resolve-floor",
+        type=float,
+        default=default("resolve_floor"),
+        help="weight of the uniform distribution mixed into the CTC head's when resolving, "
+        "0-1 (0: off): a spelling the head did not learn costs at most log(floor / V) a frame",
     )
     p.add_argument(
         "--resolve-transducer",

@@ -16,6 +16,7 @@ from catt.decode.resolve import (
     RESCORED,
     SlotTokens,
     ctc_scores,
+    floor_log_probs,
     resolve_spans,
     slot_regions,
 )
@@ -34,10 +35,10 @@ TAGS = SlotTokens(
 TWO_TYPES = SlotTokens(TAGS.pairs + ((DEV_OPEN, DEV_CLOSE),), TAGS.is_tag, TAGS.starts_word)
 
 
-def frames(ids: List[int], vocab: int = V) -> Tensor:
+def frames(ids: List[int], vocab: int = V, sharpness: float = 6.0) -> Tensor:
     """[T, V] CTC log-probs that spell ``ids``, a blank frame after each token."""
     seq = [x for i in ids for x in (i, BLANK)]
-    return torch.log_softmax(6.0 * torch.eye(vocab)[seq], dim=-1)
+    return torch.log_softmax(sharpness * torch.eye(vocab)[seq], dim=-1)
 
 
 def test_span_replaced_by_the_phrase_the_frames_spell() -> None:
@@ -165,6 +166,40 @@ def test_the_bonus_lets_a_longer_name_win() -> None:
     assert out == [OPEN, 8, 9, CLOSE]
 
 
+def test_the_floor_bounds_a_tokens_cost_and_keeps_a_distribution() -> None:
+    torch.manual_seed(0)
+    logp = torch.log_softmax(20 * torch.randn(7, V), dim=-1)
+    floored = floor_log_probs(logp, 0.01)
+    assert torch.allclose(floored.exp().sum(-1), torch.ones(7))
+    assert float(floored.min()) >= math.log(0.01 / V) - 1e-6
+    assert float(logp.min()) < math.log(0.01 / V) - 10  # some token was far below the floor
+    assert floor_log_probs(logp, 0.0) is logp
+
+
+def test_the_floor_lets_a_name_spelt_another_way_win() -> None:
+    # The audio says 8 9 10; the user's list spells the name 8 11 10, a token the head gives
+    # almost nothing (a spelling it never learned), beside a wrong name 8 6 7 whose two tokens
+    # the head finds merely unlikely.
+    logp = frames([OPEN, 8, 9, 10, CLOSE], sharpness=12.0)
+    logits = torch.zeros(V)
+    logits[[9, 6, 11]] = torch.tensor([10.0, 2.0, -20.0])
+    logp[4] = torch.log_softmax(logits, dim=-1)
+    logits = torch.zeros(V)
+    logits[[10, 7]] = torch.tensor([10.0, 2.0])
+    logp[6] = torch.log_softmax(logits, dim=-1)
+    hyp, phrases = [OPEN, 9, CLOSE], [[8, 11, 10], [8, 6, 7]]
+    assert resolve_spans(hyp, logp, phrases, TAGS, blank_id=BLANK, bonus=0.0) == [
+        OPEN,
+        8,
+        6,
+        7,
+        CLOSE,
+    ]
+    floored = floor_log_probs(logp, 0.001)
+    out = resolve_spans(hyp, floored, phrases, TAGS, blank_id=BLANK, bonus=0.0)
+    assert out == [OPEN, 8, 11, 10, CLOSE]
+
+
 def test_the_transducer_rescores_the_best_ctc_candidates() -> None:
     logp = frames([OPEN, 8, CLOSE])  # the CTC head hears phrase [8]
     hyp = [OPEN, 7, CLOSE]
@@ -228,6 +263,12 @@ def test_bad_resolve_transducer(value) -> None:
 def test_bad_resolve_bonus(value) -> None:
     with pytest.raises(InvalidOptionError, match="resolve_bonus"):
         DecodingOptions(resolve_bonus=value)
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.0, math.nan, "0.1", True])
+def test_bad_resolve_floor(value) -> None:
+    with pytest.raises(InvalidOptionError, match="resolve_floor"):
+        DecodingOptions(resolve_floor=value)
 
 
 class CtcFrameModel(FrameModel):

@@ -248,6 +248,8 @@ def test_cli_resolve_needs_a_ctc_head(cli, tmp_path: Path) -> None:
     assert code == 2 and "resolve_bonus must be a finite number" in err
     code, _, err = cli("--resolve-transducer", "2", write_wav(tmp_path / "a.wav"))
     assert code == 2 and "resolve_transducer must be in [0, 1]" in err
+    code, _, err = cli("--resolve-floor", "1", write_wav(tmp_path / "a.wav"))
+    assert code == 2 and "resolve_floor must be in [0, 1)" in err
 
 
 def test_cli_starts_from_the_models_tuned_settings_and_flags_override_them(

@@ -126,6 +126,7 @@ def decode_condition(
     max_symbols: int = DecodingOptions.max_symbols,
     resolve: bool = False,
     resolve_bonus: float = DecodingOptions.resolve_bonus,
+    resolve_floor: float = DecodingOptions.resolve_floor,
     resolve_transducer: float = DecodingOptions.resolve_transducer,
     pointer: bool = True,
     closed_slots: bool = DecodingOptions.closed_slots,
@@ -164,6 +165,7 @@ def decode_condition(
         max_symbols=max_symbols,
         resolve=resolve and context,
         resolve_bonus=resolve_bonus,
+        resolve_floor=resolve_floor,
         resolve_transducer=resolve_transducer,
         closed_slots=closed_slots,
     )

@@ -35,6 +35,11 @@ class DecodingOptions:
         resolve_bonus: score per token in that comparison (log-probability units); it offsets
             the CTC preference for short phrases. 5 is the best dev value for the smart-home
             base model (docs/results.md).
+        resolve_floor: the CTC head's frame distributions are mixed with the uniform one at
+            this weight, in [0, 1), before it scores the list: a token the head did not expect
+            (a name spelt another way than in training) then costs at most ``log(floor / V)``
+            a frame (:func:`catt.decode.resolve.floor_log_probs`). 0 turns it off; 0.001 is the
+            best dev value for the smart-home base model (docs/results.md).
         resolve_transducer: the transducer's weight against the CTC head's when resolving, in
             [0, 1]: it rescores the CTC head's best candidates with the list, its label history
             and biasing (:mod:`catt.decode.resolve`). 0: the CTC head alone. 0.25 helps or
@@ -63,6 +68,7 @@ class DecodingOptions:
     max_symbols: int = 3
     resolve: bool = False
     resolve_bonus: float = 5.0
+    resolve_floor: float = 0.001
     resolve_transducer: float = 0.25
     closed_slots: bool = True
 
@@ -95,12 +101,16 @@ class DecodingOptions:
         rb = self.resolve_bonus
         if isinstance(rb, bool) or not isinstance(rb, (int, float)) or not math.isfinite(rb):
             raise InvalidOptionError(f"resolve_bonus must be a finite number, got {rb!r}")
+        rf = self.resolve_floor
+        if isinstance(rf, bool) or not isinstance(rf, (int, float)) or not 0 <= rf < 1:
+            raise InvalidOptionError(f"resolve_floor must be in [0, 1), got {rf!r}")
         rt = self.resolve_transducer
         if isinstance(rt, bool) or not isinstance(rt, (int, float)) or not 0 <= rt <= 1:
             raise InvalidOptionError(f"resolve_transducer must be in [0, 1], got {rt!r}")
         object.__setattr__(self, "resolve_transducer", float(rt))
         object.__setattr__(self, "boost", float(self.boost))
         object.__setattr__(self, "resolve_bonus", float(rb))
+        object.__setattr__(self, "resolve_floor", float(rf))
 
     @property
     def greedy(self) -> bool:

@@ -22,6 +22,14 @@ name by its sound alone; the bonus offsets the CTC preference for short sequence
 on the dev split, docs/results.md). It is the same idea as CTC keyword spotting against a
 phrase list, applied where the model put a slot.
 
+The CTC head learned its spellings from training, so a name the user spells another way than
+training did (``danièle`` where training said ``danielle``, ``meier`` for ``myer``) holds a token
+the head gives almost no probability at any frame, and that one token can cost the right phrase
+more than a wrong name costs whole. The head's frame distributions are therefore floored
+(``floor``, :func:`floor_log_probs`): mixed with the uniform distribution, so that no token
+costs more than ``log(floor / V)`` at a frame, and a phrase pays for a spelling the head did not
+expect about as much as for a sound it did not hear.
+
 The transducer can weigh in too (``transducer_weight`` above 0, as joint CTC/attention decoding
 weighs two heads): its log-likelihood of each of the CTC head's ``RESCORED`` best candidates,
 summed over the alignments of its pruned lattice and computed with the list, its label history
@@ -54,6 +62,7 @@ __all__ = [
     "Rescorer",
     "SlotTokens",
     "ctc_scores",
+    "floor_log_probs",
     "slot_regions",
     "resolve_spans",
 ]
@@ -132,6 +141,21 @@ def ctc_scores(
         )
         out.append(-nll + bonus * lengths.to(nll.device, nll.dtype))
     return torch.cat(out) if out else torch.zeros(0, device=device)
+
+
+def floor_log_probs(log_probs: Tensor, floor: float) -> Tensor:
+    """``log((1 - floor) * p + floor / V)`` for CTC log-probabilities ``log p`` [..., V]: each
+    frame's distribution mixed with the uniform one, so no token costs more than
+    ``log(floor / V)``. ``floor`` 0 returns ``log_probs`` itself.
+
+    >>> lp = torch.log(torch.tensor([[0.5, 0.5, 0.0, 0.0]]))
+    >>> floor_log_probs(lp, 0.04).exp()
+    tensor([[0.4900, 0.4900, 0.0100, 0.0100]])
+    """
+    if floor == 0:
+        return log_probs
+    uniform = torch.full_like(log_probs, math.log(floor / log_probs.size(-1)))
+    return torch.logaddexp(log_probs + math.log1p(-floor), uniform)
 
 
 def _boundaries(tokens: Sequence[int], lo: int, hi: int, toks: SlotTokens) -> List[int]:

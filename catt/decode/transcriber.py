@@ -29,7 +29,13 @@ from catt.audio import compute_features, load_audio
 from catt.context.phrases import Phrase, load_phrases, merge_phrases, parse_phrases
 from catt.context.trie import ContextTrie
 from catt.decode.options import DecodingOptions, InvalidOptionError
-from catt.decode.resolve import RESCORE_PRUNE_RANGE, Rescorer, SlotTokens, resolve_spans
+from catt.decode.resolve import (
+    RESCORE_PRUNE_RANGE,
+    Rescorer,
+    SlotTokens,
+    floor_log_probs,
+    resolve_spans,
+)
 from catt.decode.search import encode_phrase_list, greedy_search, modified_beam_search
 from catt.errors import AudioError, CheckpointError, PhraseFileError
 from catt.model.context import PhraseVectors
@@ -293,7 +299,7 @@ class Transcriber:
         """The batch's hypotheses with their list slots resolved (:mod:`catt.decode.resolve`)
         under each transducer weight; ``encoded``: the audio embeddings the search used."""
         h, h_lens = encoded
-        log_probs = self.model.ctc_log_probs(h)
+        log_probs = floor_log_probs(self.model.ctc_log_probs(h), options.resolve_floor)
         rescoring = any(w > 0 for w in transducer_weights)
         out: List[List[List[int]]] = [[] for _ in transducer_weights]
         for i, t in enumerate(tokens):
