@@ -1,13 +1,16 @@
 """The ``catt`` command: one subcommand per library function, and nothing else.
 
 Every subcommand parses its arguments, calls one function of the library and prints what it
-returns. A :class:`~catt.errors.CattError` becomes one line on stderr and exit code 2.
+returns. A :class:`~catt.errors.CattError` becomes one line on stderr and exit code 2; Ctrl-C
+exit code 130 and SIGTERM 143, each after the ``with`` blocks on the way out have closed (a
+decoding pool stops its processes, a file being written is removed).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Any, Callable, List, Optional, Sequence
@@ -15,7 +18,16 @@ from typing import Any, Callable, List, Optional, Sequence
 from catt.cpu import keep_freed_memory
 from catt.errors import CattError
 
-__all__ = ["main"]
+__all__ = ["Terminated", "main"]
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread as Ctrl-C raises KeyboardInterrupt, so that the
+    command unwinds (and stops its worker processes) instead of dying where it stands."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated()
 
 
 def _csv(value: str) -> List[str]:
@@ -390,6 +402,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         datefmt="%H:%M:%S",
     )
     func: Callable[[argparse.Namespace], int] = args.func
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return func(args)
     except CattError as e:
@@ -398,6 +411,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("catt: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("catt: terminated", file=sys.stderr)
+        return 143
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -12,13 +12,13 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import shutil
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import List, Union
 
 from catt.data.corpus import Corpus, open_corpus
 from catt.errors import CattError
 from catt.io import save_manifest
+from catt.workers import process_pool
 
 __all__ = ["NUM_MEL_BINS", "SPEED_FACTORS", "SPLITS", "compute_fbank", "fbank_extractor"]
 
@@ -66,7 +66,7 @@ def _extract(cuts, storage: Path, num_jobs: int):
             storage_path=storage / "feats", num_jobs=1, progress_bar=False, **kwargs
         )
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(num_jobs, mp_context=context, initializer=_one_thread) as pool:
+    with process_pool(num_jobs, mp_context=context, initializer=_one_thread) as pool:
         return cuts.compute_and_store_features(
             storage_path=storage, num_jobs=num_jobs, executor=pool, progress_bar=False, **kwargs
         )

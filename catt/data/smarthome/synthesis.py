@@ -15,7 +15,6 @@ import random
 import shutil
 import subprocess
 import wave
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
@@ -23,6 +22,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 import numpy as np
 
 from catt.errors import CattError
+from catt.workers import process_pool
 
 __all__ = [
     "SAMPLE_RATE",
@@ -194,7 +194,7 @@ def synthesize_all(
     with tqdm(total=len(jobs), desc=desc, unit="utt", mininterval=2.0) as bar:
         if num_jobs <= 1 or len(chunks) <= 1:
             return _collect(map(_synthesize_chunk, chunks), bar)
-        with ProcessPoolExecutor(max_workers=num_jobs) as pool:
+        with process_pool(num_jobs) as pool:
             return _collect(pool.map(_synthesize_chunk, chunks), bar)
 
 
