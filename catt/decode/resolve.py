@@ -25,10 +25,10 @@ phrase list, applied where the model put a slot.
 The CTC head learned its spellings from training, so a name the user spells another way than
 training did (``danièle`` where training said ``danielle``, ``meier`` for ``myer``) holds a token
 the head gives almost no probability at any frame, and that one token can cost the right phrase
-more than a wrong name costs whole. The head's frame distributions are therefore floored
-(``floor``, :func:`floor_log_probs`): mixed with the uniform distribution, so that no token
-costs more than ``log(floor / V)`` at a frame, and a phrase pays for a spelling the head did not
-expect about as much as for a sound it did not hear.
+more than a wrong name costs whole. So the transcriber floors the head's frame distributions
+before resolving (``DecodingOptions.resolve_floor``, :func:`floor_log_probs`): mixed with the
+uniform distribution, no token costs more than ``log(floor / V)`` at a frame, and a phrase pays
+for a spelling the head did not expect about as much as for a sound it did not hear.
 
 The transducer can weigh in too (``transducer_weight`` above 0, as joint CTC/attention decoding
 weighs two heads): its log-likelihood of each of the CTC head's ``RESCORED`` best candidates,
