@@ -18,7 +18,7 @@ __all__ = ["process_pool"]
 @contextlib.contextmanager
 def process_pool(max_workers: int, **kwargs: Any) -> Iterator[ProcessPoolExecutor]:
     """``ProcessPoolExecutor(max_workers, **kwargs)`` for a ``with`` block: shut down as usual
-    when the block ends, cancelled and its processes terminated when it raises."""
+    when the block ends, cancelled and its processes killed when it raises."""
     pool = ProcessPoolExecutor(max_workers, **kwargs)
     try:
         yield pool
@@ -27,6 +27,8 @@ def process_pool(max_workers: int, **kwargs: Any) -> Iterator[ProcessPoolExecuto
         processes = list((getattr(pool, "_processes", None) or {}).values())
         pool.shutdown(wait=False, cancel_futures=True)
         for process in processes:
-            process.terminate()
+            # SIGKILL: a forked worker inherits the command's SIGTERM handler (it raises
+            # catt.cli.Terminated), and the executor's worker loop would catch that and go on.
+            process.kill()
         raise
     pool.shutdown(wait=True)
