@@ -4,12 +4,10 @@ import multiprocessing
 import os
 import signal
 import time
-from concurrent.futures import Future
-from typing import List
 
 import pytest
 
-from catt.cli import Terminated, main
+from catt.cli import _terminate, main
 from catt.workers import process_pool
 
 
@@ -38,33 +36,24 @@ def _dies(pid: int, timeout: float = 10.0) -> bool:
     return False
 
 
-def _raise_terminated(signum, frame) -> None:
-    raise Terminated()
-
-
-@pytest.mark.parametrize("handler", [signal.SIG_DFL, _raise_terminated], ids=["default", "catt"])
+@pytest.mark.parametrize("handler", [signal.SIG_DFL, _terminate], ids=["default", "catt"])
 def test_an_error_in_the_block_stops_the_workers_and_the_tasks(handler) -> None:
     # Forked workers inherit the SIGTERM handler in force, such as the one catt.cli.main
     # installs, which SIGTERM alone would not get past.
     previous = signal.signal(signal.SIGTERM, handler)
-    futures: List[Future] = []
     try:
-        _fail_inside_a_pool(futures)
+        with pytest.raises(RuntimeError, match="stop"):
+            with process_pool(2) as pool:
+                futures = [pool.submit(_nap, 60.0) for _ in range(10)]
+                while not any(f.running() for f in futures):
+                    time.sleep(0.01)
+                processes = list(pool._processes.values())
+                raise RuntimeError("stop")
     finally:
         signal.signal(signal.SIGTERM, previous)
+    assert all(_dies(p.pid) for p in processes)
     # Every task ends, none by running its minute: cancelled, or failed with the pool.
     assert all(f.cancelled() or f.exception(timeout=10) is not None for f in futures)
-
-
-def _fail_inside_a_pool(futures: List[Future]) -> None:
-    with pytest.raises(RuntimeError, match="stop"):
-        with process_pool(2) as pool:
-            futures += [pool.submit(_nap, 60.0) for _ in range(10)]
-            while not any(f.running() for f in futures):
-                time.sleep(0.01)
-            processes = list(pool._processes.values())
-            raise RuntimeError("stop")
-    assert all(_dies(p.pid) for p in processes)
 
 
 def test_sigterm_stops_a_command_and_its_decoding_pool(
