@@ -60,12 +60,14 @@ def _case(phrases: int, slot: str, T: int, V: int) -> Tuple[Callable[[], Any], i
     ids = [tok.encode_phrase(n) for n in names]
     hyp = tok.encode(SLOTS[slot])
     toks = SlotTokens.from_tokenizer(tok)
-    bonus = DecodingOptions.resolve_bonus
+    bonus, char_bonus = DecodingOptions.resolve_bonus, DecodingOptions.resolve_char_bonus
     torch.manual_seed(0)
     log_probs = torch.log_softmax(torch.randn(T, tok.vocab_size) * 3, dim=-1)
 
     def run() -> Any:
-        return resolve_spans(hyp, log_probs, ids, toks, blank_id=tok.blank_id, bonus=bonus)
+        return resolve_spans(
+            hyp, log_probs, ids, toks, blank_id=tok.blank_id, bonus=bonus, char_bonus=char_bonus
+        )
 
     (alternatives,) = slot_regions(hyp, toks)
     return run, phrases * sum(len(pairs) for _, _, pairs in alternatives)

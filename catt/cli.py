@@ -114,6 +114,7 @@ def _cmd_decode(args: argparse.Namespace) -> int:
         lists=args.lists,
         resolve=args.resolve,
         resolve_bonus=args.resolve_bonus,
+        resolve_char_bonus=args.resolve_char_bonus,
         resolve_floor=args.resolve_floor,
         resolve_transducer=args.resolve_transducer,
         pointer=args.pointer,
@@ -174,6 +175,7 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
         pointer=False if args.no_pointer else None,
         resolve=args.resolve,
         resolve_bonus=args.resolve_bonus,
+        resolve_char_bonus=args.resolve_char_bonus,
         resolve_floor=args.resolve_floor,
         resolve_transducer=args.resolve_transducer,
         closed_slots=args.closed_slots,
@@ -216,6 +218,12 @@ def _add_search_arguments(p: argparse.ArgumentParser, tuned: bool = False) -> No
         type=float,
         default=default("resolve_bonus"),
         help="score per token when resolving (offsets the CTC preference for short phrases)",
+    )
+    p.add_argument(
+        "--resolve-char-bonus",
+        type=float,
+        default=default("resolve_char_bonus"),
+        help="score per character when resolving (a word's start counts as one)",
     )
     p.add_argument(
         "--resolve-floor",

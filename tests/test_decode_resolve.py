@@ -31,8 +31,9 @@ TAGS = SlotTokens(
     pairs=((OPEN, CLOSE),),
     is_tag=[i in (OPEN, CLOSE, DUR_OPEN, DUR_CLOSE, DEV_OPEN, DEV_CLOSE, INTENT) for i in range(V)],
     starts_word=[i not in (BLANK, PIECE) for i in range(V)],
+    chars=[{8: 5, 9: 3}.get(i, 2) if i not in (BLANK, OPEN, CLOSE) else 0 for i in range(V)],
 )
-TWO_TYPES = SlotTokens(TAGS.pairs + ((DEV_OPEN, DEV_CLOSE),), TAGS.is_tag, TAGS.starts_word)
+TWO_TYPES = dataclasses.replace(TAGS, pairs=TAGS.pairs + ((DEV_OPEN, DEV_CLOSE),))
 
 
 def frames(ids: List[int], vocab: int = V, sharpness: float = 6.0) -> Tensor:
@@ -166,6 +167,21 @@ def test_the_bonus_lets_a_longer_name_win() -> None:
     assert out == [OPEN, 8, 9, CLOSE]
 
 
+def test_the_bonus_per_character_does_not_favour_a_name_cut_in_many_pieces() -> None:
+    # The head cannot tell 8 from 9 at the name's frame. Phrase [8] is one piece of 5
+    # characters, [9, PIECE] two pieces of 3 + 2, whose second the frames do not say.
+    logp = frames([OPEN, 8, CLOSE])
+    logits = torch.zeros(V)
+    logits[[8, 9]] = 6.0
+    logp[2] = torch.log_softmax(logits, dim=-1)
+    hyp, phrases = [OPEN, 7, CLOSE], [[8], [9, PIECE]]
+    # Both bonuses give [8] the same credit, 10.5; per token alone [9, PIECE] gets twice that.
+    per_token = resolve_spans(hyp, logp, phrases, TAGS, blank_id=BLANK, bonus=10.5)
+    assert per_token == [OPEN, 9, PIECE, CLOSE]
+    out = resolve_spans(hyp, logp, phrases, TAGS, blank_id=BLANK, bonus=3.0, char_bonus=1.5)
+    assert out == [OPEN, 8, CLOSE]
+
+
 def test_the_floor_bounds_a_tokens_cost_and_keeps_a_distribution() -> None:
     torch.manual_seed(0)
     logp = torch.log_softmax(20 * torch.randn(7, V), dim=-1)
@@ -263,6 +279,12 @@ def test_bad_resolve_transducer(value) -> None:
 def test_bad_resolve_bonus(value) -> None:
     with pytest.raises(InvalidOptionError, match="resolve_bonus"):
         DecodingOptions(resolve_bonus=value)
+
+
+@pytest.mark.parametrize("value", [math.nan, "1.5", False])
+def test_bad_resolve_char_bonus(value) -> None:
+    with pytest.raises(InvalidOptionError, match="resolve_char_bonus"):
+        DecodingOptions(resolve_char_bonus=value)
 
 
 @pytest.mark.parametrize("value", [-0.1, 1.0, math.nan, "0.1", True])

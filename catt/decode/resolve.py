@@ -18,9 +18,15 @@ the type is in doubt; the CTC head chooses the boundary and the type with the ph
 
 Only the slot changes, so the words around it (U-WER) stay as the search wrote them, except the
 few a half slot's new boundary takes in. The CTC head has no language model, so it judges the
-name by its sound alone; the bonus offsets the CTC preference for short sequences (it was chosen
-on the dev split, docs/results.md). It is the same idea as CTC keyword spotting against a
-phrase list, applied where the model put a slot.
+name by its sound alone. It is the same idea as CTC keyword spotting against a phrase list,
+applied where the model put a slot.
+
+CTC prefers short sequences, so each candidate earns a length bonus: ``bonus`` per token and
+``char_bonus`` per character its tokens spell (a word's start counts as one,
+``SlotTokens.chars``). A bonus per token alone favours a name the tokenizer cuts into many small
+pieces, as it does a spelling it never saw: with a long list, such a name wins where the audio
+says a common one (``stéphane``, 6 pieces, over ``sofie``, 3). A bonus per character does not
+depend on the cut. The pair was chosen on the dev split (docs/results.md).
 
 The CTC head learned its spellings from training, so a name the user spells another way than
 training did (``danièle`` where training said ``danielle``, ``meier`` for ``myer``) holds a token
@@ -37,7 +43,9 @@ and biasing, is mixed with the CTC score, ``(1 - w) * CTC + w * transducer``, th
 token added to both.
 
 >>> # ids: 0 blank, 1 <contact>, 2 </contact>, 3 and 4 names, 5 a word; the frames say 1, 3, 2
->>> toks = SlotTokens(pairs=((1, 2),), is_tag=[0, 1, 1, 0, 0, 0], starts_word=[0, 1, 1, 1, 1, 1])
+>>> toks = SlotTokens(
+...     pairs=((1, 2),), is_tag=[0, 1, 1, 0, 0, 0], starts_word=[0, 1, 1, 1, 1, 1], chars=[0] * 6
+... )
 >>> logp = torch.log_softmax(5 * torch.eye(6)[[1, 3, 2]], dim=-1)
 >>> resolve_spans([1, 4, 2], logp, [[3], [4, 4]], toks, blank_id=0, bonus=0.0)
 [1, 3, 2]
@@ -93,14 +101,31 @@ class SlotTokens:
     """An intent or slot tag."""
     starts_word: Sequence[bool]
     """A piece that begins a word (tags count as words)."""
+    chars: Sequence[int]
+    """The characters a piece spells, its word-start mark counted as one (0 for a tag)."""
 
     @classmethod
     def from_tokenizer(cls, tokenizer: Tokenizer) -> SlotTokens:
         vocab = range(tokenizer.vocab_size)
+        is_tag = [tokenizer.is_tag_id(i) for i in vocab]
         return cls(
             pairs=tuple(tokenizer.slot_tag_pairs(BIASED_SLOT_TYPES).items()),
-            is_tag=[tokenizer.is_tag_id(i) for i in vocab],
+            is_tag=is_tag,
             starts_word=[tokenizer.starts_word(i) for i in vocab],
+            chars=[0 if tag else len(tokenizer.piece(i)) for i, tag in zip(vocab, is_tag)],
+        )
+
+    def length_bonus(
+        self, sequences: Sequence[Sequence[int]], bonus: float, char_bonus: float
+    ) -> Tensor:
+        """[S] ``bonus`` per token plus ``char_bonus`` per character of each sequence.
+
+        >>> toks = SlotTokens(pairs=(), is_tag=[1, 0, 0], starts_word=[1, 1, 0], chars=[0, 3, 2])
+        >>> toks.length_bonus([[0, 1, 2], [1]], bonus=1.0, char_bonus=0.5)
+        tensor([5.5000, 2.5000])
+        """
+        return torch.tensor(
+            [bonus * len(s) + char_bonus * sum(self.chars[t] for t in s) for s in sequences]
         )
 
 
@@ -173,7 +198,8 @@ def slot_regions(
     and either type. A lone opening tag may end after 0 to ``max_words`` words, a lone closing
     tag may start 0 to ``max_words`` words before it; neither crosses another tag.
 
-    >>> toks = SlotTokens(pairs=((1, 2),), is_tag=[0, 1, 1, 1] + [0] * 4, starts_word=[1] * 8)
+    >>> tags = [0, 1, 1, 1] + [0] * 4
+    >>> toks = SlotTokens(pairs=((1, 2),), is_tag=tags, starts_word=[1] * 8, chars=[1] * 8)
     >>> slot_regions([3, 5, 1, 6, 2, 7], toks)  # 3: the intent tag
     [[(2, 5, ((1, 2),))]]
     >>> slot_regions([3, 5, 6, 2, 7], toks, max_words=1)  # the opening tag is missing
@@ -213,6 +239,7 @@ def resolve_spans(
     *,
     blank_id: int,
     bonus: float,
+    char_bonus: float = 0.0,
     openings: Optional[Sequence[Optional[int]]] = None,
     rescore: Optional[Rescorer] = None,
     transducer_weight: float = 0.0,
@@ -226,14 +253,14 @@ def resolve_spans(
         log_probs: [T, V] CTC log-probabilities of its utterance (valid frames only).
         phrases: the list, as token ids.
         toks: the tokenizer's tag and word-start ids.
-        bonus: score per token (see the module docstring).
+        bonus, char_bonus: score per token and per character (see the module docstring).
         openings: for each phrase, the opening tag id of its slot type, whose tags it goes in
             between whatever the slot's type (None: any type, the slot's own); None: no phrase
             has a type.
         rescore: the transducer's log-likelihood of whole sequences of this utterance.
         transducer_weight: its weight against the CTC head's, in [0, 1] (0: the CTC head alone).
         max_words: how far a half slot's missing boundary is looked for (:func:`slot_regions`).
-        memo: scores kept from earlier calls on the same utterance, list and bonus (another
+        memo: scores kept from earlier calls on the same utterance, list and bonuses (another
             ``transducer_weight``): a slot whose candidates were scored already is not scored
             again, so resolving under several weights costs little more than under one.
 
@@ -261,11 +288,14 @@ def resolve_spans(
         # The candidates follow from the tokens so far and the slot: the key of their scores.
         key = (tuple(out), n)
         if key not in memo:
-            memo[key] = ctc_scores(log_probs, candidates, blank_id=blank_id, bonus=bonus)
+            length = toks.length_bonus(candidates, bonus, char_bonus).to(log_probs.device)
+            ctc = ctc_scores(log_probs, candidates, blank_id=blank_id, bonus=0.0)
+            memo[key], memo["length", key] = ctc + length, length
         scores = memo[key]
         if rescore is not None and transducer_weight > 0:
             if ("transducer", key) not in memo:
-                memo["transducer", key] = _transducer_scores(scores, candidates, rescore, bonus)
+                length = memo["length", key]
+                memo["transducer", key] = _transducer_scores(scores, candidates, rescore, length)
             scores = _mixed(scores, memo["transducer", key], transducer_weight)
         best = int(torch.argmax(scores))
         if torch.isfinite(scores[best]):
@@ -274,18 +304,17 @@ def resolve_spans(
 
 
 def _transducer_scores(
-    scores: Tensor, candidates: List[List[int]], rescore: Rescorer, bonus: float
+    scores: Tensor, candidates: List[List[int]], rescore: Rescorer, length: Tensor
 ) -> Tensor:
-    """The transducer's score (plus ``bonus`` per token) of the ``RESCORED`` candidates best by
-    ``scores`` (the CTC head's), -inf for the others."""
+    """The transducer's score (plus each candidate's ``length`` bonus) of the ``RESCORED``
+    candidates best by ``scores`` (the CTC head's), -inf for the others."""
     top = torch.topk(scores, min(RESCORED, scores.numel())).indices
     top = top[torch.isfinite(scores[top])]
     out = torch.full_like(scores, -math.inf)
     if top.numel() == 0:
         return out
     chosen = [candidates[j] for j in top.tolist()]
-    lengths = torch.tensor([len(c) for c in chosen], dtype=scores.dtype, device=scores.device)
-    out[top] = rescore(chosen).to(scores) + bonus * lengths
+    out[top] = rescore(chosen).to(scores) + length[top].to(scores)
     return out
 
 

@@ -315,6 +315,7 @@ class Transcriber:
                         self._slot_tokens,
                         blank_id=self.model.blank_id,
                         bonus=options.resolve_bonus,
+                        char_bonus=options.resolve_char_bonus,
                         openings=plist.openings,
                         rescore=rescore,
                         transducer_weight=weight,
