@@ -35,11 +35,11 @@ class DecodingOptions:
         resolve_bonus: score per token in that comparison (log-probability units); with
             ``resolve_char_bonus`` it offsets the CTC preference for short phrases.
         resolve_char_bonus: score per character the tokens spell (a word's start counts as
-            one). A bonus per token alone favours a name the tokenizer cuts into many small
-            pieces, as it does a spelling it never saw; one per character does not depend on
-            the cut. 4 per token and 1.5 per character are the best dev pair for the
-            smart-home base model: 23 B errors on its dev split (list + 100), against 32 for
-            the best bonus per token alone (docs/results.md).
+            one). A name's length in tokens is the tokenizer's cut: a bonus per token alone
+            overpays a name cut into many pieces and underpays a long name of few common ones;
+            characters follow the sound more closely. 4 per token and 1.5 per character are
+            the best dev pair for the smart-home base model: 23 B errors on its dev split
+            (list + 100), against 32 for the best bonus per token alone (docs/results.md).
         resolve_floor: the CTC head's frame distributions are mixed with the uniform one at
             this weight, in [0, 1), before it scores the list: a token the head did not expect
             (a name spelt another way than in training) then costs at most ``log(floor / V)``

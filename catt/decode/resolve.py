@@ -23,10 +23,11 @@ applied where the model put a slot.
 
 CTC prefers short sequences, so each candidate earns a length bonus: ``bonus`` per token and
 ``char_bonus`` per character its tokens spell (a word's start counts as one,
-``SlotTokens.chars``). A bonus per token alone favours a name the tokenizer cuts into many small
-pieces, as it does a spelling it never saw: with a long list, such a name wins where the audio
-says a common one (``stéphane``, 6 pieces, over ``sofie``, 3). A bonus per character does not
-depend on the cut. The pair was chosen on the dev split (docs/results.md).
+``SlotTokens.length_bonus``). Counted in tokens alone, a name's length is the tokenizer's cut,
+not its sound: a bonus per token overpays a name cut into many pieces (``aidan anderson``, 7
+pieces, won over ``allan anderson``, 6, with the same 15 characters) and underpays a long name
+of few common pieces (``kaylee`` alone won over ``kaylee meier``). Characters follow the sound
+more closely. The pair was chosen on the dev split (docs/results.md).
 
 The CTC head learned its spellings from training, so a name the user spells another way than
 training did (``danièle`` where training said ``danielle``, ``meier`` for ``myer``) holds a token
@@ -40,7 +41,7 @@ The transducer can weigh in too (``transducer_weight`` above 0, as joint CTC/att
 weighs two heads): its log-likelihood of each of the CTC head's ``RESCORED`` best candidates,
 summed over the alignments of its pruned lattice and computed with the list, its label history
 and biasing, is mixed with the CTC score, ``(1 - w) * CTC + w * transducer``, the bonus per
-token added to both.
+token and per character added to both.
 
 >>> # ids: 0 blank, 1 <contact>, 2 </contact>, 3 and 4 names, 5 a word; the frames say 1, 3, 2
 >>> toks = SlotTokens(
