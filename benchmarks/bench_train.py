@@ -20,7 +20,9 @@ context.pointer_list=household``): each utterance's list plus a household of
 lists of that size; ``base+phrase-pointer+household`` does the same with the pointer that scores
 whole phrases (``--set model.biasing.pointer_phrases=true``), so the step also keys every
 phrase of the batch's household lists; ``base+spotting-pointer+household`` adds the CTC head's
-spotting scores of those phrases (``--set model.biasing.pointer_spotting=true``).
+spotting scores of those phrases (``--set model.biasing.pointer_spotting=true``);
+``biasing-stage`` is that model trained as the recipe's biasing stage trains it, the list
+pointer alone (``train.trainable``, conf/biasing.yaml).
 
     python benchmarks/bench_train.py --out benchmarks/results/train.json
     python benchmarks/bench_train.py --cases base+phrase-pointer+household \
@@ -79,6 +81,16 @@ CASES = {
             "context.pointer_list=household",
         ],
     ),
+    "biasing-stage": (
+        "base",
+        [
+            "model.biasing.pointer=true",
+            "model.biasing.pointer_phrases=true",
+            "model.biasing.pointer_spotting=true",
+            "context.pointer_list=household",
+            "train.trainable=[joiner.pointer]",
+        ],
+    ),
 }
 """A case: a recipe config and the ``--set`` overrides on it."""
 FRAME_SHIFT = 0.01
@@ -131,9 +143,12 @@ def make_step(config: Any, model: Any, batch: Dict[str, Any]) -> Any:
     import torch
 
     from catt.loss import loss_scales
+    from catt.train import freeze_all_but
 
     opts = config.train
-    optimizer = torch.optim.Adam(model.parameters(), lr=opts.lr)
+    if opts.trainable is not None:
+        freeze_all_but(model, opts.trainable)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=opts.lr)
     simple_scale, pruned_scale = loss_scales(opts.loss_warm_steps, opts.loss_warm_steps)
     num_tokens = sum(len(t) for t in batch["tokens"])
 

@@ -73,6 +73,7 @@ __all__ = [
     "Trainer",
     "train",
     "lr_factor",
+    "freeze_all_but",
     "list_checkpoints",
     "load_checkpoint",
     "export_model",
@@ -402,7 +403,7 @@ def lr_factor(
 # ----------------------------------------------------------------------------- checkpoints
 
 
-def _freeze_all_but(model: torch.nn.Module, names: Sequence[str]) -> None:
+def freeze_all_but(model: torch.nn.Module, names: Sequence[str]) -> None:
     """Freeze every parameter of ``model`` but those named by ``names`` (names or prefixes).
 
     A name that matches nothing is skipped with a warning (one config serves models with and
@@ -571,7 +572,7 @@ class Trainer:
         self.model = build_model(self.model_config).to(self.device)
         self._broadcast_parameters()
         if self.opts.trainable is not None:
-            _freeze_all_but(self.model, self.opts.trainable)
+            freeze_all_but(self.model, self.opts.trainable)
         trained = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(trained, lr=self.opts.lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
