@@ -143,7 +143,7 @@ def make_step(config: Any, model: Any, batch: Dict[str, Any]) -> Any:
     import torch
 
     from catt.loss import loss_scales
-    from catt.train import freeze_all_but
+    from catt.train import freeze_all_but, set_train_mode
 
     opts = config.train
     if opts.trainable is not None:
@@ -153,7 +153,7 @@ def make_step(config: Any, model: Any, batch: Dict[str, Any]) -> Any:
     num_tokens = sum(len(t) for t in batch["tokens"])
 
     def step() -> None:
-        model.train()
+        set_train_mode(model, opts.trainable)
         optimizer.zero_grad(set_to_none=True)
         simple, pruned, _ = model(
             batch["features"],

@@ -74,6 +74,7 @@ __all__ = [
     "train",
     "lr_factor",
     "freeze_all_but",
+    "set_train_mode",
     "list_checkpoints",
     "load_checkpoint",
     "export_model",
@@ -433,6 +434,20 @@ def freeze_all_but(model: torch.nn.Module, names: Sequence[str]) -> None:
     logger.info("training %d of %d parameters (train.trainable)", kept, total)
 
 
+def set_train_mode(model: torch.nn.Module, trainable: Optional[Sequence[str]]) -> None:
+    """``model.train()``, but with ``trainable`` names, every module outside them (and not
+    holding one) in eval mode: a frozen encoder gives the trained part the embeddings decoding
+    will give it, without dropout, and skips dropout's cost."""
+    model.train()
+    if trainable is None:
+        return
+    for name, module in model.named_modules():
+        inside = any(name == n or name.startswith(n + ".") for n in trainable)
+        holds = not name or any(n.startswith(name + ".") for n in trainable)
+        if not (inside or holds):
+            module.training = False
+
+
 def list_checkpoints(exp_dir: PathLike) -> List[Path]:
     """``exp_dir/checkpoints/step-*.pt`` sorted by step."""
     return [p for _, p in _checkpoints_by_step(exp_dir)]
@@ -668,7 +683,7 @@ class Trainer:
 
     def train_step(self, batch: Mapping[str, Any]) -> StepStats:
         """Forward, backward, all-reduce, clip, update; a non-finite loss or norm is skipped."""
-        self.model.train()
+        set_train_mode(self.model, self.opts.trainable)
         self.optimizer.zero_grad(set_to_none=True)
         simple_scale, pruned_scale = loss_scales(self.step, self.opts.loss_warm_steps)
         if self.model_config.loss == "full":  # (full_loss, 0): no warm-up between two losses
@@ -772,7 +787,7 @@ class Trainer:
             totals = totals.to(self.device)
             dist.all_reduce(totals)
             totals = totals.cpu()
-        self.model.train()
+        set_train_mode(self.model, self.opts.trainable)
         n = max(float(totals[3]), 1.0)
         simple, pruned, ctc = (float(t) / n for t in totals[:3])
         loss = simple if self.model_config.loss == "full" else 0.5 * simple + pruned
@@ -884,7 +899,7 @@ class Trainer:
         """Train until ``epochs`` or ``max_steps``; checkpoint; validate at the end."""
         from tqdm import tqdm
 
-        self.model.train()
+        set_train_mode(self.model, self.opts.trainable)
         self._pass_start = time.time()
         bar = tqdm(
             total=self.opts.max_steps,

@@ -532,6 +532,11 @@ def test_the_train_split_and_trainable_parameters(
         trained = name.startswith(("joiner.out.", "context_encoder."))
         assert value.requires_grad == trained, name
         assert torch.equal(value, before[name]) != trained, name
+    # Frozen modules run in eval mode (no dropout); the trained ones and those holding them train.
+    modes = {name: m.training for name, m in trainer.model.named_modules()}
+    assert modes[""] and modes["joiner"] and modes["joiner.out"] and modes["context_encoder"]
+    assert not modes["encoder"] and not modes["predictor"]
+    assert all(not on for name, on in modes.items() if name.startswith("encoder."))
     missing = load_train_config(
         write_config(tmp_path / "d.yaml", corpus), ["data.train_split=adapt"]
     )
