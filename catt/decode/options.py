@@ -103,12 +103,11 @@ class DecodingOptions:
             raise InvalidOptionError(
                 f"closed_slots must be True or False, got {self.closed_slots!r}"
             )
-        rb = self.resolve_bonus
-        if isinstance(rb, bool) or not isinstance(rb, (int, float)) or not math.isfinite(rb):
-            raise InvalidOptionError(f"resolve_bonus must be a finite number, got {rb!r}")
-        rc = self.resolve_char_bonus
-        if isinstance(rc, bool) or not isinstance(rc, (int, float)) or not math.isfinite(rc):
-            raise InvalidOptionError(f"resolve_char_bonus must be a finite number, got {rc!r}")
+        for name in ("resolve_bonus", "resolve_char_bonus"):
+            b = getattr(self, name)
+            if isinstance(b, bool) or not isinstance(b, (int, float)) or not math.isfinite(b):
+                raise InvalidOptionError(f"{name} must be a finite number, got {b!r}")
+            object.__setattr__(self, name, float(b))
         rf = self.resolve_floor
         if isinstance(rf, bool) or not isinstance(rf, (int, float)) or not 0 <= rf < 1:
             raise InvalidOptionError(f"resolve_floor must be in [0, 1), got {rf!r}")
@@ -117,8 +116,6 @@ class DecodingOptions:
             raise InvalidOptionError(f"resolve_transducer must be in [0, 1], got {rt!r}")
         object.__setattr__(self, "resolve_transducer", float(rt))
         object.__setattr__(self, "boost", float(self.boost))
-        object.__setattr__(self, "resolve_bonus", float(rb))
-        object.__setattr__(self, "resolve_char_bonus", float(rc))
         object.__setattr__(self, "resolve_floor", float(rf))
 
     @property
