@@ -2,7 +2,7 @@
 
 import json
 from pathlib import Path
-from typing import Any, List
+from typing import Any, List, Optional
 
 import numpy as np
 import pytest
@@ -233,7 +233,9 @@ def test_bad_model_or_jobs_fail_before_any_process(
     assert not (tmp_path / "r").exists()
 
 
-def test_more_weights_write_what_separate_decodes_do(corpus: Path, tmp_path: Path) -> None:
+def test_more_weights_write_what_separate_decodes_do(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from catt.model import ModelConfig, build_model, save_model
 
     tok = train_tokenizer(TEXTS, tmp_path / "bpe.model", 30)
@@ -244,26 +246,34 @@ def test_more_weights_write_what_separate_decodes_do(corpus: Path, tmp_path: Pat
         model.joiner.out.bias[tok.blank_id] -= 3.0
     model_path = save_model(tmp_path / "model.pt", model, tok)
 
-    def decode(weight: float, name: str, **more: Any) -> Path:
+    def decode(weight: Optional[float], name: str, **more: Any) -> Path:
         return decode_condition(
             model_path=model_path, data_dir=corpus, split="test", out_path=tmp_path / name,
             distractors=2, context=True, deep_biasing=True, boost=1.0, beam=2, condition=name,
-            seed=0, limit=None, resolve=True, resolve_transducer=weight, **more,
+            seed=0, limit=None, resolve=weight is not None, resolve_transducer=weight or 0.0,
+            **more,
         )  # fmt: skip
 
-    decode(
-        0.25,
-        "shared",
-        more_weights=[(0.0, tmp_path / "shared-0", None), (1.0, tmp_path / "shared-1", "shared-1")],
-    )
-    for weight, suffix in [(0.25, ""), (0.0, "-0"), (1.0, "-1")]:
+    more = [(0.0, tmp_path / "shared-0", None), (1.0, tmp_path / "shared-1", "shared-1")]
+    decode(0.25, "shared", more_weights=[*more, (None, tmp_path / "shared-none", None)])
+    names = {"": "shared", "-0": "shared:0", "-1": "shared-1", "-none": "shared:unresolved"}
+    for weight, suffix in [(0.25, ""), (0.0, "-0"), (1.0, "-1"), (None, "-none")]:
         alone = decode(weight, f"alone{suffix}").read_text(encoding="utf-8").splitlines()
         shared = (tmp_path / f"shared{suffix}").read_text(encoding="utf-8").splitlines()
         assert len(shared) == len(alone) > 0
         for a, s in zip(alone, shared):
             a, s = json.loads(a), json.loads(s)
-            assert s["condition"] == ("shared:0" if suffix == "-0" else f"shared{suffix}")
+            assert s["condition"] == names[suffix]
+            assert s["resolve"] is (weight is not None)
             assert {**s, "condition": None} == {**a, "condition": None}
+    # resolution that empties every hypothesis leaves the unresolved output as the search wrote it
+    monkeypatch.setattr(transcriber_module, "resolve_spans", lambda *args, **kwargs: [])
+    decode(0.25, "emptied", more_weights=[(None, tmp_path / "emptied-none", None)])
+    hyps = [json.loads(line)["hyp_tagged"] for line in (tmp_path / "emptied").open()]
+    assert hyps and set(hyps) == {""}
+    assert (tmp_path / "emptied-none").read_text(encoding="utf-8").replace(
+        "emptied:unresolved", "alone-none"
+    ) == (tmp_path / "alone-none").read_text(encoding="utf-8")
     with pytest.raises(CattError, match="resolve_transducer"):
         decode(0.25, "bad", more_weights=[(2.0, tmp_path / "bad-2", None)])
     assert not (tmp_path / "bad").exists()

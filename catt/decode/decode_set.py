@@ -132,7 +132,7 @@ def decode_condition(
     pointer: bool = True,
     closed_slots: bool = DecodingOptions.closed_slots,
     jobs: int = 1,
-    more_weights: Sequence[Tuple[float, Union[str, Path], Optional[str]]] = (),
+    more_weights: Sequence[Tuple[Optional[float], Union[str, Path], Optional[str]]] = (),
 ) -> Path:
     """Decode ``DATA/manifests/{prefix}_cuts_{split}.jsonl.gz`` under one condition.
 
@@ -148,6 +148,8 @@ def decode_condition(
     ``more_weights``: (transducer weight, results file, condition name) of more list
     resolutions of the same search, each written like ``out_path``; the search runs once and
     the scores the weights share are computed once (``catt tune`` decodes its weight grid so).
+    A weight of None writes the search's hypotheses unresolved, as the same condition without
+    ``resolve`` would (``catt tune`` scores the modes without resolution so).
 
     Returns:
         ``out_path``.
@@ -172,7 +174,8 @@ def decode_condition(
         closed_slots=closed_slots,
     )
     for weight, _, _ in more_weights:
-        dataclasses.replace(options, resolve_transducer=weight)  # InvalidOptionError when bad
+        if weight is not None:  # InvalidOptionError when bad
+            dataclasses.replace(options, resolve_transducer=weight)
     if lists is not None and distractors:
         raise CattError(f"--distractors {distractors}: the list set {lists} has its own")
     data_dir, out_path = Path(data_dir), Path(out_path)
@@ -206,15 +209,19 @@ def decode_condition(
             extra = draw_distractors(own, others, distractors, seed=seed, household=str(household))
             phrases = merge_phrases(own, extra)
         groups.append(Group(group, own, phrases))
-    outputs = [(resolve_transducer, out_path, name)]
-    outputs += [(w, Path(path), cond or f"{name}:{w:g}") for w, path, cond in more_weights]
+    outputs: List[Tuple[Optional[float], Path, str]] = [(resolve_transducer, out_path, name)]
+    for w, path, cond in more_weights:
+        default = f"{name}:{'unresolved' if w is None else f'{w:g}'}"
+        outputs.append((w, Path(path), cond or default))
     weights = [w for w, _, _ in outputs]
+    unresolved = dataclasses.replace(options, resolve=False)
     lines: List[Dict[str, str]] = [{} for _ in outputs]
     with tqdm(total=len(cuts), desc=f"decode {name}", unit="utt") as progress:
         for group, tagged in decode_groups(model_path, groups, options, jobs, weights):
-            for (_, _, cond), found, kept in zip(outputs, tagged, lines):
+            for (weight, _, cond), found, kept in zip(outputs, tagged, lines):
+                opts = unresolved if weight is None else options
                 for cut, hyp in zip(group.cuts, found):
-                    record = _record(cut, hyp, group.own, cond, options, context, distractors)
+                    record = _record(cut, hyp, group.own, cond, opts, context, distractors)
                     kept[cut.id] = json.dumps(record, ensure_ascii=False)
             progress.update(len(group.cuts))
     for (_, path, cond), kept in zip(outputs, lines):
@@ -250,7 +257,7 @@ def _decode_group(
     features: List[Any],
     phrases: List[Phrase],
     options: DecodingOptions,
-    weights: Sequence[float],
+    weights: Sequence[Optional[float]],
 ) -> List[List[str]]:
     """The tagged hypotheses of one group's utterances, for each transducer weight."""
     tensors = [torch.as_tensor(f) for f in features]
@@ -259,7 +266,7 @@ def _decode_group(
 
 
 def _decode_task(
-    task: Tuple[int, List[Any], List[Phrase], DecodingOptions, Sequence[float]],
+    task: Tuple[int, List[Any], List[Phrase], DecodingOptions, Sequence[Optional[float]]],
 ) -> Tuple[int, List[List[str]]]:
     index, features, phrases, options, weights = task
     return index, _decode_group(_worker["transcriber"], features, phrases, options, weights)
@@ -270,12 +277,12 @@ def decode_groups(
     groups: Sequence[Group],
     options: DecodingOptions,
     jobs: int,
-    transducer_weights: Optional[Sequence[float]] = None,
+    transducer_weights: Optional[Sequence[Optional[float]]] = None,
 ) -> Iterator[Tuple[Group, List[List[str]]]]:
     """Each group with its tagged hypotheses for each of ``transducer_weights`` (default:
-    ``options.resolve_transducer`` alone), as they are decoded: in order by this process when
-    ``jobs`` is 1, else by ``jobs`` spawned processes, each with its share of torch's threads,
-    in the order they finish."""
+    ``options.resolve_transducer`` alone; None: unresolved), as they are decoded: in order by
+    this process when ``jobs`` is 1, else by ``jobs`` spawned processes, each with its share of
+    torch's threads, in the order they finish."""
     weights = list(transducer_weights or [options.resolve_transducer])
     from catt.decode.transcriber import load
 

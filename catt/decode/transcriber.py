@@ -221,17 +221,19 @@ class Transcriber:
         features: Sequence[Tensor],
         phrases: PhrasesInput,
         options: DecodingOptions,
-        transducer_weights: Sequence[float],
+        transducer_weights: Sequence[Optional[float]],
     ) -> List[List[Transcript]]:
         """:meth:`decode_features` under each transducer weight of list resolution in turn
         (``options.resolve_transducer`` is not read): the transcripts of each weight.
 
         The search runs once and its hypotheses are resolved under each weight; the scores that
-        the weights share are computed once. Without resolution, every weight gets the search's
-        transcripts.
+        the weights share are computed once. A weight of None stands for no resolution: the
+        search's own transcripts (``catt tune`` scores both modes on one search). Without
+        resolution, every weight gets the search's transcripts.
         """
         for weight in transducer_weights:
-            dataclasses.replace(options, resolve_transducer=weight)  # a bad weight fails here
+            if weight is not None:  # a bad weight fails here
+                dataclasses.replace(options, resolve_transducer=weight)
         plist = self.prepare_phrases(phrases)
         phrase_emb = self._vectors(plist, options)
         trie = self._trie(plist, options)
@@ -294,19 +296,23 @@ class Transcriber:
         encoded: Tuple[Tensor, Tensor],
         plist: PhraseList,
         options: DecodingOptions,
-        transducer_weights: Sequence[float],
+        transducer_weights: Sequence[Optional[float]],
     ) -> List[List[List[int]]]:
         """The batch's hypotheses with their list slots resolved (:mod:`catt.decode.resolve`)
-        under each transducer weight; ``encoded``: the audio embeddings the search used."""
+        under each transducer weight (None: left as the search wrote them); ``encoded``: the
+        audio embeddings the search used."""
         h, h_lens = encoded
         log_probs = floor_log_probs(self.model.ctc_log_probs(h), options.resolve_floor)
-        rescoring = any(w > 0 for w in transducer_weights)
+        rescoring = any(w is not None and w > 0 for w in transducer_weights)
         out: List[List[List[int]]] = [[] for _ in transducer_weights]
         for i, t in enumerate(tokens):
             frames = int(h_lens[i])
             rescore = self._rescorer(h[i : i + 1, :frames], plist, options) if rescoring else None
             memo: Dict[Any, Tensor] = {}  # the scores the weights share
             for hyps, weight in zip(out, transducer_weights):
+                if weight is None:
+                    hyps.append(t)
+                    continue
                 hyps.append(
                     resolve_spans(
                         t,
