@@ -26,7 +26,8 @@ LIST = ["stephen fitzgerald"]
 # What the stand-in decoder hears for each setting (boost, transducer weight): (call, lights).
 # No list: both B-words wrong, one U-word wrong. Boost 1 mends one B-word; boost 2 both, but it
 # costs a U-word (U-WER 1/9 -> 2/9: over the +5 % allowed). At boost 1, the transducer weight 0.5
-# mends the second B-word.
+# mends the second B-word. Without resolution (weight None) boost 0.5 mends one B-word and boost 1
+# none: the mode's own best boost is not the resolved mode's.
 CALL_0 = "<call_contact> call <contact> steven fitzgeral </contact> now please"
 CALL_1 = "<call_contact> call <contact> stephen fitzgeral </contact> now please"
 LIGHTS_0 = "<dim> turn the light down a bit"
@@ -38,6 +39,8 @@ HEARD = {
     (2.0, 0.25): (REF_CALL, LIGHTS_2),
     (1.0, 0.0): (CALL_0, LIGHTS_0),
     (1.0, 0.5): (REF_CALL, LIGHTS_0),
+    (0.5, None): (CALL_1, LIGHTS_0),
+    (1.0, None): (CALL_0, LIGHTS_0),
 }
 
 
@@ -67,15 +70,15 @@ def decodes(monkeypatch: pytest.MonkeyPatch) -> List[Dict[str, Any]]:
 
     def fake_decode(*, out_path: Path, condition: str, **settings: Any) -> Path:
         calls.append(settings)
-        assert not settings["context"] or settings["resolve"]
         more = settings.get("more_weights", [])
-        first = settings.get("resolve_transducer")
+        first = settings.get("resolve_transducer") if settings.get("resolve") else None
         for weight, path, name in [(first, out_path, condition), *more]:
             key = (settings["boost"], weight) if settings["context"] else "no-context"
             # a setting the story leaves out hears what the default weight does
             call, lights = HEARD.get(key) or HEARD[(settings["boost"], 0.25)]
-            text = _line("u1", REF_CALL, call, name, **settings)
-            text += _line("u2", REF_LIGHTS, lights, name, **settings)
+            written = {**settings, "resolve": weight is not None}
+            text = _line("u1", REF_CALL, call, name, **written)
+            text += _line("u2", REF_LIGHTS, lights, name, **written)
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             Path(path).write_text(text, encoding="utf-8")
         return Path(out_path)
@@ -101,6 +104,13 @@ def test_tune_keeps_the_boost_that_spares_u_wer_and_the_best_transducer_weight(
     tuning = _tune(tmp_path / "tune")
     assert tuning["boost"] == 1.0  # boost 2 has a lower B-WER, but raises U-WER 11 -> 22 %
     assert tuning["resolve_transducer"] == 0.5
+    assert tuning["boost_without_resolution"] == 0.5  # from the same searches, unresolved
+    plain = tuning["boost_without_resolution_trials"]
+    assert [(t["value"], t["b_wer"], t["u_wer_allowed"]) for t in plain] == [
+        (0.5, 50.0, True),
+        (1.0, 100.0, True),
+        (2.0, 0.0, False),
+    ]
     assert tuning["boost_trials_weight"] == 0.25
     assert [t["value"] for t in tuning["boost_trials"]] == [0.5, 1.0, 2.0]
     assert [t["u_wer_allowed"] for t in tuning["boost_trials"]] == [True, True, False]
@@ -108,16 +118,19 @@ def test_tune_keeps_the_boost_that_spares_u_wer_and_the_best_transducer_weight(
     assert [t["b_wer"] for t in tuning["resolve_transducer_trials"]] == [100.0, 50.0, 0.0]
     assert tuning["no_context"] == {"b_wer": 100.0, "u_wer": pytest.approx(100 / 9)}
     # Every decode with a list resolved, on dev, with the list + 100; each boost's search
-    # resolved under the whole weight grid, so the weight trials need no search of their own.
+    # resolved under the whole weight grid and kept unresolved, so the weight trials and the
+    # mode without resolution need no search of their own.
     assert {(c["split"], c["distractors"]) for c in decodes if c["context"]} == {("dev", 100)}
     assert [c["boost"] for c in decodes[1:]] == [0.5, 1.0, 2.0]
     for c in decodes[1:]:
-        assert [w for w, _, _ in c["more_weights"]] == [0.0, 0.5]
-        assert c["resolve_transducer"] == 0.25
+        assert c["resolve"] and c["resolve_transducer"] == 0.25
+        assert [w for w, _, _ in c["more_weights"]] == [0.0, 0.5, None]
     assert (tmp_path / "tune" / "deep+boost-2+resolve-0.5+100.jsonl").is_file()
+    assert (tmp_path / "tune" / "deep+boost-2+100.jsonl").is_file()
     assert json.loads((tmp_path / "tune" / TUNING_FILE).read_text()) == tuning
-    assert "chosen: boost 1, transducer weight 0.5" in render_tuning(tuning)
-    assert "no weight keeps U-WER within" not in render_tuning(tuning)
+    text = render_tuning(tuning)
+    assert "chosen: boost 1, transducer weight 0.5; without resolution, boost 0.5" in text
+    assert "no weight keeps U-WER within" not in text
 
 
 def test_save_to_model_stores_the_mode_and_weights_chosen(
@@ -143,6 +156,11 @@ def test_tune_resumes_from_the_decodes_it_has(
     (tmp_path / "tune" / "deep+boost-1+resolve-0.5+100.jsonl").unlink()
     assert _tune(tmp_path / "tune") == first
     assert len(decodes) == 5 and decodes[-1]["resolve_transducer"] == 0.5
+    assert decodes[-1]["more_weights"] == []
+    # a tuning from before the mode without resolution was tuned decodes it alone, unresolved
+    (tmp_path / "tune" / "deep+boost-2+100.jsonl").unlink()
+    assert _tune(tmp_path / "tune") == first
+    assert len(decodes) == 6 and not decodes[-1]["resolve"] and decodes[-1]["boost"] == 2.0
     assert decodes[-1]["more_weights"] == []
 
 
@@ -179,9 +197,12 @@ def test_the_account_says_when_no_value_kept_u_wer_within_the_bound() -> None:
         "boost": 0.5,
         "resolve_transducer_trials": [trial(0.0, 4.4, 3.07, False), trial(0.25, 4.0, 3.1, False)],
         "resolve_transducer": 0.25,
+        "boost_without_resolution_trials": [trial(0.5, 20.0, 4.0, False)],
+        "boost_without_resolution": 0.5,
     }
     text = render_tuning(tuning)
     assert "no weight keeps U-WER within +5 %" in text and "no boost keeps" not in text
+    assert "no boost without resolution keeps U-WER within +5 %" in text
 
 
 def test_choose_skips_trials_with_nothing_to_score_and_breaks_ties_low() -> None:
