@@ -15,12 +15,19 @@ run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 # stage_time N START_SECONDS: append the stage's wall time to $exp/stage_times.txt.
 stage_time() { echo "stage $1 $(( $(date +%s) - $2 ))s" >> "$exp/stage_times.txt"; }
 
-# json_field FILE KEY: one top-level value of a JSON file (e.g. a weight catt tune chose).
-json_field() { python -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
+# json_field FILE KEY [DEFAULT]: one top-level value of a JSON file (e.g. a weight catt tune
+# chose); DEFAULT when the file has no KEY (a file an older catt wrote).
+json_field() {
+  python -c '
+import json, sys
+data = json.load(open(sys.argv[1]))
+print(data[sys.argv[2]] if sys.argv[2] in data or len(sys.argv) < 4 else sys.argv[3])' "$@"
+}
 
 # decode_conditions MODEL DATA SPLIT OUT_DIR PREFIX JOBS "name|flags"...: one `catt decode` of
-# JOBS processes per condition into OUT_DIR/name.jsonl (condition PREFIXname in the report);
-# finished ones skipped.
+# JOBS processes per condition into OUT_DIR/name.jsonl (condition PREFIXname in the report),
+# its flags beside it in OUT_DIR/name.flags; a condition decoded already with the same flags
+# is skipped, one decoded with others (a boost tuned again) is decoded again.
 decode_conditions() {
   local model=$1 data=$2 split=$3 out_dir=$4 prefix=$5 jobs=$6 entry name flags out
   shift 6
@@ -29,7 +36,7 @@ decode_conditions() {
     name=${entry%%|*}
     flags=${entry#*|}
     out=$out_dir/$name.jsonl
-    if [ -f "$out" ]; then
+    if [ -f "$out" ] && [ "$(cat "$out_dir/$name.flags" 2>/dev/null)" = "$flags" ]; then
       log "  $prefix$name: done already"
       continue
     fi
@@ -37,6 +44,7 @@ decode_conditions() {
     # shellcheck disable=SC2086
     catt decode --model "$model" --data "$data" --split "$split" --condition "$prefix$name" \
       --out "$out" --jobs "$jobs" $flags
+    echo "$flags" > "$out_dir/$name.flags"
   done
 }
 

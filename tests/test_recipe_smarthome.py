@@ -47,8 +47,10 @@ def test_micro_recipe_runs_every_stage(tmp_path: Path) -> None:
     tuning = json.loads((exp / "tune/tuning.json").read_text())
     assert tuning["split"] == "dev" and tuning["boost"] in (0.5, 1.0, 1.5, 2.0)
     assert tuning["resolve_transducer"] in (0.0, 0.25, 0.5)
+    assert tuning["boost_without_resolution"] in (0.5, 1.0, 1.5, 2.0)
     boosted = [c for c in report["conditions"] if "boost" in c["name"]]
-    assert {c["boost"] for c in boosted} == {tuning["boost"]}
+    assert {c["boost"] for c in boosted if c["resolve"]} == {tuning["boost"]}
+    assert {c["boost"] for c in boosted if not c["resolve"]} == {tuning["boost_without_resolution"]}
     # ... and stored them in the model file, as the defaults of `catt transcribe`.
     assert read_model_file(exp / "model.pt")["decoding"] == tuned_decoding(tuning)
     assert (exp / "distractors.png").stat().st_size > 1000
@@ -90,3 +92,12 @@ def test_micro_recipe_runs_every_stage(tmp_path: Path) -> None:
     report_b = json.loads((staged / "biasing/report.json").read_text())
     assert [c["name"] for c in report_b["conditions"]] == CONDITIONS
     assert json.loads((exp / "report.json").read_text()) == report  # the first run's, untouched
+
+    # Stage 3 again with a boost fixed: the conditions decoded at another boost are decoded
+    # again, not reported from the files of before.
+    fixed = run + ["--stage", "3", "--boost", "2"]
+    done = subprocess.run(fixed, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = json.loads((exp / "report.json").read_text())
+    assert {c["boost"] for c in report["conditions"] if "boost" in c["name"]} == {2.0}
+    assert "no-context: done already" in done.stdout

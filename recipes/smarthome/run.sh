@@ -9,8 +9,9 @@
 #   0  synthesize the corpus: WAVs, Lhotse manifests, household phrase lists
 #   1  80-bin Fbank features and the BPE tokenizer (intent and slot tags as single tokens)
 #   2  train (resumes from the latest checkpoint), average, write the model file
-#   3  tune the boost and the transducer's weight in list resolution on dev (catt tune), then
-#      decode the test split under every context condition with them
+#   3  tune the boost and the transducer's weight in list resolution on dev (catt tune), and
+#      the boost without resolution, then decode the test split under every context condition
+#      with them
 #   4  score and write report.md, report.json and distractors.png
 # Data goes to data/smarthome-SIZE, the experiment to exp/smarthome-SIZE (relative to the
 # current directory) or --exp-dir. --set overrides a key of conf/SIZE.yaml for training (e.g.
@@ -18,7 +19,7 @@
 # --biasing-stage it applies to the biasing stage too (its model must match), train.* keys
 # included: change those of one stage in a copy of its config instead.
 # --jobs N: processes for synthesis, features, tuning and decoding (default 2, the cores).
-# --boost W fixes the boost instead of tuning it. --biasing-stage ends stage 2 with the biasing
+# --boost W fixes the boost (of every mode) instead of tuning it. --biasing-stage ends stage 2 with the biasing
 # stage (conf/biasing.yaml: the list pointer goes on learning on the adapt split, the rest
 # frozen) into EXP/biasing, where stages 3-4 then write.
 set -euo pipefail
@@ -108,6 +109,10 @@ if [ -f "$out/tune/tuning.json" ]; then
   boost=$(json_field "$out/tune/tuning.json" boost)
   resolve_transducer=$(json_field "$out/tune/tuning.json" resolve_transducer)
 fi
+plain_boost=$boost  # the boost of the modes without resolution, tuned on their own
+if [ -f "$out/tune/tuning.json" ]; then
+  plain_boost=$(json_field "$out/tune/tuning.json" boost_without_resolution "$boost")
+fi
 
 # name | catt decode flags. The goals are read at 100 distractors; the distractor sweep is run
 # for the best mode, deep biasing + boosting + list resolution (the CTC head and the transducer
@@ -117,9 +122,9 @@ conditions=(
   "no-context|--no-context"
   "deep|--deep-biasing --boost 0"
   "deep+100|--deep-biasing --boost 0 --distractors 100"
-  "boost|--no-deep-biasing --boost $boost"
-  "deep+boost|--deep-biasing --boost $boost"
-  "deep+boost+100|--deep-biasing --boost $boost --distractors 100"
+  "boost|--no-deep-biasing --boost $plain_boost"
+  "deep+boost|--deep-biasing --boost $plain_boost"
+  "deep+boost+100|--deep-biasing --boost $plain_boost --distractors 100"
   "deep+boost+resolve+10|--deep-biasing --boost $boost $resolve --distractors 10"
   "deep+boost+resolve+100|--deep-biasing --boost $boost $resolve --distractors 100"
   "deep+boost+resolve+1000|--deep-biasing --boost $boost $resolve --distractors 1000"
@@ -127,7 +132,7 @@ conditions=(
 
 if run_stage 3; then
   log "stage 3: decode the test split under ${#conditions[@]} conditions" \
-    "(boost $boost, transducer weight $resolve_transducer)"
+    "(boost $boost, transducer weight $resolve_transducer; without resolution, boost $plain_boost)"
   decode_conditions "$out/model.pt" "$data" test "$out/decode" "" "$jobs" "${conditions[@]}"
   stage_time 3 "$t"
 fi
