@@ -119,6 +119,7 @@ def _cmd_decode(args: argparse.Namespace) -> int:
         resolve_transducer=args.resolve_transducer,
         pointer=args.pointer,
         closed_slots=args.closed_slots,
+        boost_back_to_back=args.boost_back_to_back,
         jobs=args.jobs,
     )
     return 0
@@ -179,6 +180,7 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
         resolve_floor=args.resolve_floor,
         resolve_transducer=args.resolve_transducer,
         closed_slots=args.closed_slots,
+        boost_back_to_back=args.boost_back_to_back,
     )
 
 
@@ -245,6 +247,13 @@ def _add_search_arguments(p: argparse.ArgumentParser, tuned: bool = False) -> No
         default=default("closed_slots"),
         help="beam search: the best final hypothesis that closes every slot it opens "
         "(--no-closed-slots: the best-scored one)",
+    )
+    p.add_argument(
+        "--boost-back-to-back",
+        action=argparse.BooleanOptionalAction,
+        default=default("boost_back_to_back"),
+        help="boosting also rewards a phrase that starts right where another ended "
+        "(default off: a name written again after itself earns nothing)",
     )
 
 

@@ -215,6 +215,21 @@ def test_unfinished_match_is_taken_back_at_the_end() -> None:
     assert modified_beam_search(model, x, torch.tensor([2]), beam=4, trie=trie) == [[8, 8]]
 
 
+def test_a_name_written_again_right_after_itself_earns_no_bonus() -> None:
+    # Acoustics: the phrase "3 4", then "6 6" slightly more likely than "3 4" again. A bonus for
+    # the second "3 4" would write the name twice; without back_to_back, it earns nothing.
+    model = FrameModel()
+    x = frames([{3: 5.0}, {4: 5.0}, {3: 1.0, 6: 1.2}, {4: 1.0, 6: 1.2}])
+    lens = torch.tensor([4])
+    again = ContextTrie([[3, 4]], boost=1.0)
+    assert modified_beam_search(model, x, lens, beam=4, trie=again) == [[3, 4, 3, 4]]
+    once = ContextTrie([[3, 4]], boost=1.0, back_to_back=False)
+    assert modified_beam_search(model, x, lens, beam=4, trie=once) == [[3, 4, 6, 6]]
+    assert not DecodingOptions().boost_back_to_back  # decoding's default
+    with pytest.raises(InvalidOptionError, match="boost_back_to_back"):
+        DecodingOptions(boost_back_to_back=1)
+
+
 def test_closed_slots_prefers_a_hypothesis_that_closes_its_slot() -> None:
     # 3 opens a slot, 4 closes it, 5 and 6 are words. Best: 3 5 6 (the slot never closes);
     # next: 3 5 4. With the pairs the search returns the closed one; with none closed, the best.

@@ -3,7 +3,7 @@
 import json
 import random
 from pathlib import Path
-from typing import List, Tuple
+from typing import Any, List, Tuple
 
 import numpy as np
 import pytest
@@ -236,6 +236,27 @@ def test_cli_bad_search_option_is_one_line(cli, tmp_path: Path, flag: str) -> No
 def test_cli_no_closed_slots_transcribes(cli, tmp_path: Path) -> None:
     code, lines, _ = cli("--no-closed-slots", "--beam", "2", write_wav(tmp_path / "a.wav"))
     assert code == 0 and "text" in lines[0]
+
+
+def test_cli_boost_back_to_back_reaches_the_boosting_trie(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: List[bool] = []
+    real = transcriber_module.ContextTrie
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        built.append(kwargs.get("back_to_back", True))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(transcriber_module, "ContextTrie", recording)
+    phrases = tmp_path / "phrases.txt"
+    phrases.write_text("stephen fitzgerald\n", encoding="utf-8")
+    wav = write_wav(tmp_path / "a.wav")
+    for flags, expected in [((), False), (("--boost-back-to-back",), True)]:
+        code, lines, _ = cli("--phrases", phrases, "--boost", "1", *flags, wav)
+        assert code == 0 and "text" in lines[0]
+        assert built[0] is expected  # the boosting trie (a pointer's trie comes after)
+        built.clear()
 
 
 def test_cli_resolve_needs_a_ctc_head(cli, tmp_path: Path) -> None:

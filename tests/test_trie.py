@@ -128,6 +128,36 @@ def test_next_scores_agree_with_step() -> None:
             assert scores.get(token, default) == pytest.approx(expected)
 
 
+def test_a_match_back_to_back_with_a_phrase_earns_nothing_until_it_falls_to_the_root() -> None:
+    tag = 90
+    trie = ContextTrie([[1, 2], [3]], boost=1.0, transparent_ids=[tag], back_to_back=False)
+    assert trie.score_sequence([1, 2, 1, 2]) == 2.0  # the name written again
+    assert trie.score_sequence([1, 2, tag, 1, 2, 1]) == 2.0  # tags aside; the pending too
+    assert trie.score_sequence([1, 2, 3]) == 2.0  # another phrase, back to back
+    assert trie.score_sequence([1, 2, 9, 1, 2, 9, 3]) == 5.0  # a word between: each earns
+    scores, state, matches = run(trie, [1, 2, 1, 2])
+    assert scores == [1.0, 1.0, 0.0, 0.0] and matches == [None, 0, None, 0]
+    assert trie.finalize(state) == 0.0 and trie.step(state, 9)[1] == trie.root
+    # a partial match that fails into a restart takes its own pending bonus back
+    trie = ContextTrie([[1, 2, 3], [2]], boost=1.0, back_to_back=False)
+    assert run(trie, [1, 2, 2])[0] == [1.0, 2.0, -2.0]
+    # the default: every occurrence earns
+    assert ContextTrie([[1, 2]], boost=1.0).score_sequence([1, 2, 1, 2]) == 4.0
+
+
+def test_next_scores_agree_with_step_back_to_back() -> None:
+    trie = ContextTrie([[1, 2, 3], [2, 4], [4]], boost=1.3, transparent_ids=[7], back_to_back=False)
+    states = {trie.root}
+    for tokens in itertools.product(range(1, 5), repeat=3):
+        states.add(run(trie, tokens)[1])
+    assert any(s >= trie.num_nodes for s in states)  # some matches started back to back
+    for state in states:
+        default, scores = trie.next_scores(state)
+        for token in range(9):
+            assert scores.get(token, default) == pytest.approx(trie.step(state, token)[0])
+        assert trie.next_tokens(state) == trie.next_tokens(state % trie.num_nodes)
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_total_is_the_sum_over_phrase_occurrences(seed: int) -> None:
     rng = random.Random(seed)

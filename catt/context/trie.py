@@ -14,9 +14,14 @@ Scoring, for a phrase list with bonus ``b = boost * weight`` per matched token:
   phrase is complete its bonus is kept even if a longer phrase that extends it fails later.
   Overlapping phrases each earn their bonus (``noodle lamp`` inside ``the noodle lamp``).
 - :meth:`finalize` takes back the pending bonus of an unfinished match at the end of a hypothesis.
+- With ``back_to_back=False``, a match that starts right where a phrase ended (no token between,
+  tags aside) earns nothing until the state falls back to the root. Decoding's boosting trie is
+  so: with a list pointer, a strong boost otherwise made the search write a name again and again
+  (``philip anderson philip anderson philip``), each repetition worth the full bonus anew.
 
 So after ``finalize`` the total bonus of a token sequence is exactly the sum, over phrase
-occurrences in it, of the phrase bonus.
+occurrences in it (those that do not start back to back, without ``back_to_back``), of the
+phrase bonus.
 
 Tags: token ids given as ``transparent_ids`` (the intent and slot tags) leave the state as it is
 and score 0, so a phrase is boosted whether or not the model wraps it in slot tags, and a tag in
@@ -40,7 +45,9 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 __all__ = ["ContextTrie", "State"]
 
 State = int
-"""A trie state: the index of a node (the root is 0). Plain ints, cheap to copy and compare."""
+"""A trie state: the index of a node (the root is 0), plus the number of nodes for a match that
+started back to back with a phrase (``back_to_back=False``). Plain ints, cheap to copy and
+compare."""
 
 
 class ContextTrie:
@@ -53,6 +60,7 @@ class ContextTrie:
             ``boost * weight``. Phrases sharing a prefix share its nodes; a shared node's pending
             bonus uses the largest weight among them.
         transparent_ids: token ids that leave the state unchanged (tags).
+        back_to_back: whether a match that starts right where a phrase ended earns its bonus.
     """
 
     def __init__(
@@ -62,6 +70,7 @@ class ContextTrie:
         boost: float,
         weights: Optional[Sequence[float]] = None,
         transparent_ids: Iterable[int] = (),
+        back_to_back: bool = True,
     ) -> None:
         if not (math.isfinite(boost) and boost >= 0):
             raise ValueError(f"boost must be a finite number >= 0, got {boost}")
@@ -71,7 +80,9 @@ class ContextTrie:
         self.num_phrases = len(phrases)
         self.phrases: Tuple[Tuple[int, ...], ...] = tuple(tuple(int(t) for t in p) for p in phrases)
         self.transparent_ids = frozenset(int(t) for t in transparent_ids)
+        self.back_to_back = back_to_back
         self._children: List[Dict[int, int]] = [{}]
+        self._depth: List[int] = [0]
         self._pending: List[float] = [0.0]  # bonus pending at the node (path minus completed)
         self._path: List[float] = [0.0]  # bonus of the tokens on the path from the root
         self._phrase: List[Optional[int]] = [None]  # phrase index ending at the node
@@ -108,6 +119,7 @@ class ContextTrie:
                 child = len(self._children)
                 self._children[node][token] = child
                 self._children.append({})
+                self._depth.append(self._depth[node] + 1)
                 self._path.append(self._path[node] + bonus)
                 self._pending.append(0.0)
                 self._phrase.append(None)
@@ -159,6 +171,14 @@ class ContextTrie:
                 return 0
             state = self._fail[state]
 
+    def _node(self, state: State) -> int:
+        """The trie node of a state (a match started back to back is flagged above the nodes)."""
+        return state % len(self._children)
+
+    def _unscored(self, state: State) -> bool:
+        """True for a match that started back to back without ``back_to_back``: it earns 0."""
+        return state >= len(self._children)
+
     def step(self, state: State, token: int) -> Tuple[float, State, Optional[int]]:
         """Advance by one emitted token.
 
@@ -166,12 +186,23 @@ class ContextTrie:
             ``(score, next_state, matched)``: the bonus to add to the hypothesis score (negative
             when a partial match fails), the new state, and the index of the longest phrase that
             ends with this token (None when no phrase ends here).
+
+        >>> trie = ContextTrie([[5, 6]], boost=1.0, back_to_back=False)
+        >>> [trie.score_sequence(seq) for seq in ([5, 6], [5, 6, 5, 6], [5, 6, 9, 5, 6])]
+        [2.0, 2.0, 4.0]
         """
         if token in self.transparent_ids:
             return 0.0, state, None
-        nxt = self._goto(state, token)
-        score = self._pending[nxt] - self._pending[state] + self._gain[nxt]
-        return score, nxt, self._match[nxt]
+        node = self._node(state)
+        nxt = self._goto(node, token)
+        unscored = self._unscored(state) and nxt != 0
+        if not (self.back_to_back or unscored):
+            # a match that starts here, right where a phrase ended
+            unscored = self._depth[nxt] == 1 and self._match[node] is not None
+        before = 0.0 if self._unscored(state) else self._pending[node]
+        if unscored:
+            return -before, nxt + len(self._children), self._match[nxt]
+        return self._pending[nxt] - before + self._gain[nxt], nxt, self._match[nxt]
 
     def next_scores(self, state: State) -> Tuple[float, Dict[int, float]]:
         """The step scores of every token from ``state``, for search over a whole vocabulary.
@@ -181,7 +212,7 @@ class ContextTrie:
             transparent); every other token scores ``default`` (it takes the pending bonus back).
         """
         scores: Dict[int, float] = {t: 0.0 for t in self.transparent_ids}
-        node = state
+        node = self._node(state)
         while True:
             for token in self._children[node]:
                 if token not in scores:
@@ -189,7 +220,7 @@ class ContextTrie:
             if node == 0:
                 break
             node = self._fail[node]
-        return -self._pending[state], scores
+        return -self.pending(state), scores
 
     def next_tokens(self, state: State) -> List[int]:
         """The tokens a phrase of the list can go on with from ``state``: those that extend its
@@ -199,7 +230,7 @@ class ContextTrie:
         [5, 6]
         """
         tokens = set()
-        node = state
+        node = self._node(state)
         while True:
             tokens.update(self._children[node])
             if node == 0:
@@ -229,7 +260,7 @@ class ContextTrie:
         {0: 6}
         """
         out: Dict[int, int] = {}
-        node = state
+        node = self._node(state)
         while node != 0:
             for index, token in self._through[node]:
                 out.setdefault(index, token)
@@ -238,11 +269,11 @@ class ContextTrie:
 
     def finalize(self, state: State) -> float:
         """The score that ends a hypothesis in ``state``: minus the pending bonus."""
-        return -self._pending[state]
+        return -self.pending(state)
 
     def pending(self, state: State) -> float:
         """The bonus already given to the unfinished match of ``state``."""
-        return self._pending[state]
+        return 0.0 if self._unscored(state) else self._pending[state]
 
     def score_sequence(self, tokens: Iterable[int]) -> float:
         """Total bonus of a complete token sequence (steps plus finalize)."""

@@ -131,6 +131,7 @@ def decode_condition(
     resolve_transducer: float = DecodingOptions.resolve_transducer,
     pointer: bool = True,
     closed_slots: bool = DecodingOptions.closed_slots,
+    boost_back_to_back: bool = DecodingOptions.boost_back_to_back,
     jobs: int = 1,
     more_weights: Sequence[Tuple[Optional[float], Union[str, Path], Optional[str]]] = (),
 ) -> Path:
@@ -172,6 +173,7 @@ def decode_condition(
         resolve_floor=resolve_floor,
         resolve_transducer=resolve_transducer,
         closed_slots=closed_slots,
+        boost_back_to_back=boost_back_to_back,
     )
     for weight, _, _ in more_weights:
         if weight is not None:  # InvalidOptionError when bad

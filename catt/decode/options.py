@@ -53,6 +53,11 @@ class DecodingOptions:
             (``<contact> ... </contact>``) when there is one, not a better-scored one that stops
             inside a slot (:func:`catt.decode.search.slots_closed`). On by default: it lowers
             U-WER in every condition measured and leaves B-WER as it was (docs/results.md).
+        boost_back_to_back: boosting also rewards a phrase that starts right where another
+            ended (:class:`~catt.context.trie.ContextTrie`, ``back_to_back``). Off by default:
+            with it, a model with a list pointer wrote a name again and again at boosts of
+            1.5 and more, each time for the full bonus (dev B-WER without resolution 52 % at
+            boost 1.5, 17 % without it; docs/results.md).
 
     >>> opts = DecodingOptions(beam=4)
     >>> from dataclasses import replace
@@ -76,6 +81,7 @@ class DecodingOptions:
     resolve_floor: float = 0.001
     resolve_transducer: float = 0.25
     closed_slots: bool = True
+    boost_back_to_back: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.beam, bool) or not isinstance(self.beam, int) or self.beam < 1:
@@ -99,10 +105,11 @@ class DecodingOptions:
             raise InvalidOptionError(f"max_symbols must be an integer >= 1, got {ms!r}")
         if not isinstance(self.resolve, bool):
             raise InvalidOptionError(f"resolve must be True or False, got {self.resolve!r}")
-        if not isinstance(self.closed_slots, bool):
-            raise InvalidOptionError(
-                f"closed_slots must be True or False, got {self.closed_slots!r}"
-            )
+        for name in ("closed_slots", "boost_back_to_back"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidOptionError(
+                    f"{name} must be True or False, got {getattr(self, name)!r}"
+                )
         for name in ("resolve_bonus", "resolve_char_bonus"):
             b = getattr(self, name)
             if isinstance(b, bool) or not isinstance(b, (int, float)) or not math.isfinite(b):

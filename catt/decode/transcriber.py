@@ -93,7 +93,7 @@ class PhraseList:
     token_ids: List[List[int]]
     openings: List[Optional[int]]
     vectors: Optional[PhraseVectors] = None
-    tries: Dict[float, ContextTrie] = dataclasses.field(default_factory=dict)
+    tries: Dict[Tuple[float, bool], ContextTrie] = dataclasses.field(default_factory=dict)
     pointer: Optional[ContextTrie] = None
     pointer_keys: Optional[Tensor] = None  # [1, K, Dk], for a pointer that scores phrases
 
@@ -177,15 +177,17 @@ class Transcriber:
     def _trie(self, plist: Optional[PhraseList], options: DecodingOptions) -> Optional[ContextTrie]:
         if plist is None or options.boost == 0.0:
             return None
-        trie = plist.tries.get(options.boost)
+        key = (options.boost, options.boost_back_to_back)
+        trie = plist.tries.get(key)
         if trie is None:
             trie = ContextTrie(
                 plist.token_ids,
                 boost=options.boost,
                 weights=[p.weight for p in plist.phrases],
                 transparent_ids=self._tag_ids,
+                back_to_back=options.boost_back_to_back,
             )
-            plist.tries[options.boost] = trie
+            plist.tries[key] = trie
         return trie
 
     def _pointer(
