@@ -55,9 +55,9 @@ class DecodingOptions:
             U-WER in every condition measured and leaves B-WER as it was (docs/results.md).
         boost_back_to_back: boosting also rewards a phrase that starts right where another
             ended (:class:`~catt.context.trie.ContextTrie`, ``back_to_back``). Off by default:
-            with it, a model with a list pointer wrote a name again and again at boosts of
-            1.5 and more, each time for the full bonus (dev B-WER without resolution 52 % at
-            boost 1.5, 17 % without it; docs/results.md).
+            with it, a model with a list pointer wrote a name again and again at boosts of 1
+            and more, each time for the full bonus (dev B-WER without resolution at boost 1.5:
+            52 % with the bonus, 17 % without; docs/results.md).
 
     >>> opts = DecodingOptions(beam=4)
     >>> from dataclasses import replace
