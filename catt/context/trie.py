@@ -193,13 +193,15 @@ class ContextTrie:
         """
         if token in self.transparent_ids:
             return 0.0, state, None
-        node = self._node(state)
+        node, flagged = self._node(state), self._unscored(state)
         nxt = self._goto(node, token)
-        unscored = self._unscored(state) and nxt != 0
-        if not (self.back_to_back or unscored):
-            # a match that starts here, right where a phrase ended
-            unscored = self._depth[nxt] == 1 and self._match[node] is not None
-        before = 0.0 if self._unscored(state) else self._pending[node]
+        if flagged:  # an unscored match stays so until it falls back to the root
+            unscored = nxt != 0
+        else:  # a match that starts here, right where a phrase ended
+            unscored = not self.back_to_back and (
+                self._depth[nxt] == 1 and self._match[node] is not None
+            )
+        before = 0.0 if flagged else self._pending[node]
         if unscored:
             return -before, nxt + len(self._children), self._match[nxt]
         return self._pending[nxt] - before + self._gain[nxt], nxt, self._match[nxt]

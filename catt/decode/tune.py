@@ -186,10 +186,11 @@ def tune_weights(
         return f"deep+boost-{boost:g}+resolve-{weight:g}+{distractors}"
 
     def search(boost: float, weights: Sequence[Optional[float]]) -> None:
-        """One search at ``boost`` written under each of ``weights`` (None: unresolved, last)
-        whose file is missing: a boost's search serves the whole weight grid and the mode
-        without resolution, so step 3 finds its files decoded already."""
+        """One search at ``boost`` written under each of ``weights`` (None: unresolved) whose
+        file is missing: a boost's search serves the whole weight grid and the mode without
+        resolution, so step 3 finds its files decoded already."""
         missing = [w for w in weights if not path(name(boost, w)).is_file()]
+        missing.sort(key=lambda w: w is None)  # a resolved output first: it turns resolution on
         if not missing:
             logger.info("%s: decoded already (%s)", name(boost, weights[0]), out_dir)
             return
@@ -208,7 +209,7 @@ def tune_weights(
 
     def trial(value: float, boost: float, weight: Optional[float]) -> Trial:
         others = [w for w in transducer_weights if w != weight]
-        search(boost, [weight, *others, None] if weight is not None else [None])
+        search(boost, [weight, *others, None])
         s = _scores(path(name(boost, weight)))
         return Trial(value, s["b_wer"], s["u_wer"])
 

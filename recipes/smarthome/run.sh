@@ -19,9 +19,9 @@
 # --biasing-stage it applies to the biasing stage too (its model must match), train.* keys
 # included: change those of one stage in a copy of its config instead.
 # --jobs N: processes for synthesis, features, tuning and decoding (default 2, the cores).
-# --boost W fixes the boost (of every mode) instead of tuning it. --biasing-stage ends stage 2 with the biasing
-# stage (conf/biasing.yaml: the list pointer goes on learning on the adapt split, the rest
-# frozen) into EXP/biasing, where stages 3-4 then write.
+# --boost W fixes the boost of every mode instead of tuning it. --biasing-stage ends stage 2
+# with the biasing stage (conf/biasing.yaml: the list pointer goes on learning on the adapt
+# split, the rest frozen) into EXP/biasing, where stages 3-4 then write.
 set -euo pipefail
 
 size=tiny
@@ -34,7 +34,7 @@ biasing_stage=0
 overrides=()
 recipe_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-usage() { sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --size) size=$2; shift 2 ;;
@@ -105,12 +105,10 @@ fi
 # The weights stage 3 chose (a stage-4-only run needs the condition names alone).
 boost=${boosts%%,*}
 resolve_transducer=0.25
+plain_boost=$boost  # the boost of the modes without resolution, tuned on their own
 if [ -f "$out/tune/tuning.json" ]; then
   boost=$(json_field "$out/tune/tuning.json" boost)
   resolve_transducer=$(json_field "$out/tune/tuning.json" resolve_transducer)
-fi
-plain_boost=$boost  # the boost of the modes without resolution, tuned on their own
-if [ -f "$out/tune/tuning.json" ]; then
   plain_boost=$(json_field "$out/tune/tuning.json" boost_without_resolution "$boost")
 fi
 
