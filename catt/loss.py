@@ -71,21 +71,21 @@ def pruned_rnnt_loss(
     """
     if prune_range < 1:
         raise ValueError(f"prune_range must be >= 1, got {prune_range}")
-    simple, (px_grad, py_grad) = k2.rnnt_loss_smoothed(
-        lm=lm_simple.float(),
-        am=am_simple.float(),
-        symbols=symbols,
-        termination_symbol=blank_id,
-        lm_only_scale=lm_scale,
-        am_only_scale=am_scale,
-        boundary=boundary,
-        reduction=reduction,
-        return_grad=True,
+    px, py = _smoothed_lattice(
+        am_simple.float(), lm_simple.float(), symbols, boundary, blank_id, am_scale, lm_scale
     )
+    scores, (px_grad, py_grad) = k2.mutual_information_recursion(
+        px=px, py=py, boundary=boundary, return_grad=True
+    )
+    simple = _reduce(-scores, reduction)
     ranges = k2.get_rnnt_prune_ranges(
         px_grad=px_grad, py_grad=py_grad, boundary=boundary, s_range=prune_range
     )
-    am_pruned, lm_pruned = k2.do_rnnt_pruning(am=am, lm=lm, ranges=ranges)
+    # As k2.do_rnnt_pruning, but its gather over lm expanded to [B, T, U+1, J] writes a zero
+    # gradient of that whole size in backward (about 20 ms of a tiny step): gather over
+    # lm itself instead.
+    am_pruned = am.unsqueeze(2).expand(*ranges.shape, am.size(-1))
+    lm_pruned = _prune_labels(lm, ranges)
     columns = _pruned_columns(symbols, ranges, blank_id)
     if lm_extra is None:
         log_probs = joint(am_pruned, lm_pruned, columns=columns)
@@ -119,11 +119,68 @@ def _pruned_lattice(
     pad = log_probs.new_full((b, t, u + 1 - s), -math.inf)
     px = torch.gather(torch.cat([log_probs[..., 1], pad], dim=2), 2, place)[:, :, :u]
     py = torch.gather(torch.cat([log_probs[..., 0], pad], dim=2), 2, place)
-    px = torch.cat([px.permute(0, 2, 1), px.new_full((b, u, 1), -math.inf)], dim=2)
-    # No symbol is emitted at or after a sequence's last frame.
-    last = boundary[:, 3].reshape(b, 1, 1).expand(b, u, t + 1)
-    px = px.scatter(2, last, -math.inf)
-    return px, py.permute(0, 2, 1)
+    return _no_symbol_at_end(px.permute(0, 2, 1), boundary), py.permute(0, 2, 1)
+
+
+def _no_symbol_at_end(px: Tensor, boundary: Tensor) -> Tensor:
+    """px [B, U, T] -> [B, U, T+1], -inf at and after each sequence's last frame: no symbol is
+    emitted there."""
+    b, u, t = px.shape
+    px = torch.cat([px, px.new_full((b, u, 1), -math.inf)], dim=2)
+    return px.scatter(2, boundary[:, 3].reshape(b, 1, 1).expand(b, u, t + 1), -math.inf)
+
+
+def _smoothed_lattice(
+    am: Tensor,
+    lm: Tensor,
+    symbols: Tensor,
+    boundary: Tensor,
+    blank_id: int,
+    am_scale: float,
+    lm_scale: float,
+) -> Tuple[Tensor, Tensor]:
+    """The simple loss's lattice: px [B, U, T+1] (emit the next symbol), py [B, U+1, T] (blank).
+
+    The same values as ``k2.get_rnnt_logprobs_smoothed`` (a test compares them): each cell's
+    log-probability under the trivial joiner ``softmax(am + lm)``, interpolated with the
+    label-only ``softmax(lm)`` (weight ``lm_scale``) and the audio-only ``am`` over a unigram
+    of the batch's label distributions (weight ``am_scale``). k2 reads a symbol's audio score
+    from ``am`` expanded to [B, U, T, V], whose backward writes a zero gradient of that size
+    (about 50 ms of a base training step); here it is read from ``am`` itself.
+    """
+    b, t, _ = am.shape
+    u = symbols.size(1)
+    tiny = torch.finfo(am.dtype).tiny
+    am_max = am.max(dim=2, keepdim=True).values  # [B, T, 1]
+    lm_max = lm.max(dim=2, keepdim=True).values  # [B, U+1, 1]
+    am_probs, lm_probs = (am - am_max).exp(), (lm - lm_max).exp()
+    joint_norm = (lm_probs @ am_probs.transpose(1, 2) + tiny).log()
+    joint_norm = joint_norm + lm_max + am_max.transpose(1, 2)  # [B, U+1, T]
+    lm_sums = lm_probs.sum(dim=2, keepdim=True)
+    lm_norm = lm_sums.log() + lm_max  # [B, U+1, 1]
+    unigram = (lm_probs / lm_sums).mean(dim=(0, 1)) + tiny  # [V]
+    am_norm = ((am_probs @ unigram).log() + am_max.squeeze(2)).unsqueeze(1)  # [B, 1, T]
+    log_unigram = unigram.log()
+    # Zero weights would multiply -inf: k2 makes them 1e-20.
+    joint_w = 1.0 - lm_scale - am_scale
+    lm_w, am_w = lm_scale or 1e-20, am_scale or 1e-20
+
+    def mix(am_score: Tensor, lm_score: Tensor, unigram_score: Tensor, rows: int) -> Tensor:
+        joint = am_score + lm_score - joint_norm[:, :rows]
+        label_only = lm_score - lm_norm[:, :rows]
+        audio_only = am_score + unigram_score - am_norm
+        return joint * joint_w + label_only * lm_w + audio_only * am_w
+
+    sym_am = am.gather(2, symbols.unsqueeze(1).expand(b, t, u)).transpose(1, 2)  # [B, U, T]
+    sym_lm = lm[:, :u].gather(2, symbols.unsqueeze(2))  # [B, U, 1]
+    px = mix(sym_am, sym_lm, log_unigram[symbols].unsqueeze(2), u)
+    py = mix(
+        am[:, :, blank_id].unsqueeze(1),
+        lm[:, :, blank_id : blank_id + 1],
+        log_unigram[blank_id],
+        u + 1,
+    )
+    return _no_symbol_at_end(px, boundary), py
 
 
 def _reduce(losses: Tensor, reduction: str) -> Tensor:

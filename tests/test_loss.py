@@ -6,7 +6,14 @@ import k2
 import pytest
 import torch
 
-from catt.loss import _prune_labels, full_rnnt_loss, loss_scales, make_boundary, pruned_rnnt_loss
+from catt.loss import (
+    _prune_labels,
+    _smoothed_lattice,
+    full_rnnt_loss,
+    loss_scales,
+    make_boundary,
+    pruned_rnnt_loss,
+)
 from catt.model.joiner import Joiner
 
 B, T, U, V, J, D = 3, 12, 5, 10, 8, 6
@@ -68,6 +75,48 @@ def test_pruned_loss_equals_full_loss_when_nothing_is_pruned(case):
         simple, pruned = _pruned(case, prune_range)
         assert torch.isfinite(simple) and simple.item() > 0
         assert pruned.item() == pytest.approx(full.item(), rel=1e-4)
+
+
+@pytest.mark.parametrize("am_scale, lm_scale", [(0.0, 0.25), (0.1, 0.1), (0.0, 0.0)])
+def test_smoothed_lattice_is_k2s(case, am_scale, lm_scale):
+    """The simple loss's lattice, its loss, gradients and the px/py gradients that choose the
+    prune ranges are k2.rnnt_loss_smoothed's, padded sequences included."""
+    _, _, _, symbols, h_lens, y_lens = case
+    torch.manual_seed(3)
+    am0, lm0 = torch.randn(B, T, V) * 3, torch.randn(B, U + 1, V) * 3
+    boundary = make_boundary(h_lens, y_lens)
+    results = []
+    for ours in (True, False):
+        am, lm = am0.clone().requires_grad_(), lm0.clone().requires_grad_()
+        if ours:
+            px, py = _smoothed_lattice(am, lm, symbols, boundary, 0, am_scale, lm_scale)
+            scores, px_py_grads = k2.mutual_information_recursion(
+                px=px, py=py, boundary=boundary, return_grad=True
+            )
+            loss = -scores
+        else:
+            px, py = k2.get_rnnt_logprobs_smoothed(
+                lm, am, symbols, 0, lm_scale, am_scale, boundary=boundary
+            )
+            loss, px_py_grads = k2.rnnt_loss_smoothed(
+                lm=lm,
+                am=am,
+                symbols=symbols,
+                termination_symbol=0,
+                lm_only_scale=lm_scale,
+                am_only_scale=am_scale,
+                boundary=boundary,
+                reduction="none",
+                return_grad=True,
+            )
+        loss.sum().backward()
+        results.append((px, py, loss, *px_py_grads, am.grad, lm.grad))
+    for name, mine, ref in zip("px py loss px_grad py_grad am_grad lm_grad".split(), *results):
+        assert mine.shape == ref.shape, name
+        assert torch.equal(torch.isinf(mine), torch.isinf(ref)), name
+        finite = torch.isfinite(ref)
+        assert torch.allclose(mine[finite], ref[finite], rtol=1e-5, atol=1e-5), name
+    assert (results[0][2] > 0).all()
 
 
 def test_pruned_loss_is_finite_and_an_upper_bound_when_pruning(case):
