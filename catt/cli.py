@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
+import shlex
 import signal
 import sys
 from pathlib import Path
-from typing import Any, Callable, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, NoReturn, Optional, Sequence, Tuple
 
 from catt.cpu import keep_freed_memory
 from catt.errors import CattError
@@ -94,23 +96,17 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_decode(args: argparse.Namespace) -> int:
-    from catt.decode.decode_set import decode_condition
-
-    decode_condition(
-        model_path=args.model,
-        data_dir=args.data,
-        split=args.split,
-        out_path=args.out,
+def _condition_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
+    """:func:`~catt.decode.decode_set.decode_condition`'s condition arguments from the flags
+    of :func:`_add_condition_arguments`."""
+    return dict(
         distractors=args.distractors,
         context=not args.no_context,
         deep_biasing=args.deep_biasing,
         boost=args.boost,
         beam=args.beam,
         max_symbols=args.max_symbols,
-        condition=args.condition,
         seed=args.seed,
-        limit=args.limit,
         lists=args.lists,
         resolve=args.resolve,
         resolve_bonus=args.resolve_bonus,
@@ -120,8 +116,67 @@ def _cmd_decode(args: argparse.Namespace) -> int:
         pointer=args.pointer,
         closed_slots=args.closed_slots,
         boost_back_to_back=args.boost_back_to_back,
-        jobs=args.jobs,
     )
+
+
+class _LineParser(argparse.ArgumentParser):
+    """Parses one line of a conditions file: an error is the line's, not the command's."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CattError(message)
+
+
+def _read_conditions(path: Path, args: argparse.Namespace) -> List[Tuple[str, Dict[str, Any]]]:
+    """The conditions of a ``--conditions`` file: a name and its flags a line (# comments);
+    the command line's condition flags are every line's defaults."""
+    parser = _LineParser(prog="catt decode", add_help=False)
+    _add_condition_arguments(parser)
+    defaults = {key: getattr(args, key) for key in vars(parser.parse_args([]))}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise CattError(f"--conditions {path}: cannot read it ({e})") from None
+    conditions: Dict[str, Dict[str, Any]] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        where = f"--conditions {path}, line {number}"
+        try:
+            words = shlex.split(line, comments=True)
+            if not words:
+                continue
+            name, flags = words[0], words[1:]
+            if not re.fullmatch(r"[A-Za-z0-9_.+-]+", name) or name.startswith("-"):
+                raise CattError(f"a condition name (letters, digits, _ . + -) first, got {name!r}")
+            if name in conditions:
+                raise CattError(f"condition {name} is named twice")
+            conditions[name] = _condition_kwargs(
+                parser.parse_args(flags, namespace=argparse.Namespace(**defaults))
+            )
+        except (CattError, ValueError) as e:
+            raise CattError(f"{where}: {e}") from None
+    if not conditions:
+        raise CattError(f"--conditions {path}: no condition in it")
+    return list(conditions.items())
+
+
+def _cmd_decode(args: argparse.Namespace) -> int:
+    from catt.decode.decode_set import decode_condition, decode_conditions
+
+    where = dict(model_path=args.model, data_dir=args.data, split=args.split, limit=args.limit)
+    if args.conditions is None:
+        if args.out is None or args.out_dir is not None or args.prefix:
+            raise CattError("decode: --out FILE for one condition, or --conditions with --out-dir")
+        decode_condition(
+            **where,
+            out_path=args.out,
+            condition=args.condition,
+            jobs=args.jobs,
+            **_condition_kwargs(args),
+        )
+        return 0
+    if args.out_dir is None or args.out is not None or args.condition is not None:
+        raise CattError("decode: --conditions FILE takes --out-dir DIR (not --out, --condition)")
+    conditions = _read_conditions(args.conditions, args)
+    decode_conditions(conditions, **where, out_dir=args.out_dir, jobs=args.jobs, prefix=args.prefix)
     return 0
 
 
@@ -198,6 +253,25 @@ def _add_jobs_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--jobs", type=int, default=1, help="decoding processes, sharing torch's threads"
     )
+
+
+def _add_condition_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of one ``decode`` condition (a line of a ``--conditions`` file)."""
+    p.add_argument("--no-context", action="store_true", help="decode without any phrase list")
+    p.add_argument("--distractors", type=int, default=0, help="phrases added from other lists")
+    p.add_argument("--deep-biasing", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument(
+        "--pointer",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with deep biasing, the list pointer of a model that has one",
+    )
+    p.add_argument("--boost", type=float, default=0.0, help="bonus per matched token (0: off)")
+    p.add_argument("--beam", type=int, default=4)
+    p.add_argument("--max-symbols", type=int, default=3, help="symbols a frame at most")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lists", help="a fixed list set of DATA/context, e.g. biasing_100")
+    _add_search_arguments(p)
 
 
 def _add_search_arguments(p: argparse.ArgumentParser, tuned: bool = False) -> None:
@@ -327,29 +401,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--avg", type=int, default=1, help="checkpoints averaged, ending at --step")
     p.set_defaults(func=_cmd_export)
 
-    p = sub.add_parser("decode", help="decode a test split under one context condition")
+    p = sub.add_parser(
+        "decode", help="decode a test split under one context condition, or a file of them"
+    )
     p.add_argument("--model", type=Path, required=True)
     p.add_argument("--data", type=Path, required=True, help="corpus directory")
     p.add_argument("--split", default="test")
-    p.add_argument("--out", type=Path, required=True, help="results .jsonl")
+    p.add_argument("--out", type=Path, help="results .jsonl (one condition)")
     p.add_argument("--condition", help="name of the condition in the report")
-    p.add_argument("--no-context", action="store_true", help="decode without any phrase list")
-    p.add_argument("--distractors", type=int, default=0, help="phrases added from other lists")
-    p.add_argument("--deep-biasing", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument(
-        "--pointer",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="with deep biasing, the list pointer of a model that has one",
+        "--conditions",
+        type=Path,
+        help="a file of conditions, one a line: a name, then its flags (those below); the "
+        "flags given here are every line's defaults. Each goes to OUT_DIR/NAME.jsonl in one "
+        "set of processes; one decoded there already with the same settings is skipped",
     )
-    p.add_argument("--boost", type=float, default=0.0, help="bonus per matched token (0: off)")
-    p.add_argument("--beam", type=int, default=4)
-    p.add_argument("--max-symbols", type=int, default=3, help="symbols a frame at most")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out-dir", type=Path, help="with --conditions: where the results go")
+    p.add_argument("--prefix", default="", help="with --conditions: before each name in the report")
     p.add_argument("--limit", type=int, help="decode at most this many utterances")
-    p.add_argument("--lists", help="a fixed list set of DATA/context, e.g. biasing_100")
     _add_jobs_argument(p)
-    _add_search_arguments(p)
+    _add_condition_arguments(p)
     p.set_defaults(func=_cmd_decode)
 
     p = sub.add_parser(

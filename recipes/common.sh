@@ -24,28 +24,18 @@ data = json.load(open(sys.argv[1]))
 print(data[sys.argv[2]] if sys.argv[2] in data or len(sys.argv) < 4 else sys.argv[3])' "$@"
 }
 
-# decode_conditions MODEL DATA SPLIT OUT_DIR PREFIX JOBS "name|flags"...: one `catt decode` of
-# JOBS processes per condition into OUT_DIR/name.jsonl (condition PREFIXname in the report),
-# its flags beside it in OUT_DIR/name.flags; a condition decoded already with the same flags
-# is skipped, one decoded with others (a boost tuned again) is decoded again.
+# decode_conditions MODEL DATA SPLIT OUT_DIR PREFIX JOBS "name|flags"...: every condition into
+# OUT_DIR/name.jsonl (condition PREFIXname in the report) by one `catt decode --conditions` of
+# JOBS processes, the list in OUT_DIR/conditions.txt; a condition decoded already with the same
+# settings (OUT_DIR/name.settings.json) is skipped, one with others (a boost tuned again) is
+# decoded again.
 decode_conditions() {
-  local model=$1 data=$2 split=$3 out_dir=$4 prefix=$5 jobs=$6 entry name flags out
+  local model=$1 data=$2 split=$3 out_dir=$4 prefix=$5 jobs=$6 entry
   shift 6
   mkdir -p "$out_dir"
-  for entry in "$@"; do
-    name=${entry%%|*}
-    flags=${entry#*|}
-    out=$out_dir/$name.jsonl
-    if [ -f "$out" ] && [ "$(cat "$out_dir/$name.flags" 2>/dev/null)" = "$flags" ]; then
-      log "  $prefix$name: done already"
-      continue
-    fi
-    log "  $prefix$name"
-    # shellcheck disable=SC2086
-    catt decode --model "$model" --data "$data" --split "$split" --condition "$prefix$name" \
-      --out "$out" --jobs "$jobs" $flags
-    echo "$flags" > "$out_dir/$name.flags"
-  done
+  for entry in "$@"; do echo "${entry%%|*} ${entry#*|}"; done > "$out_dir/conditions.txt"
+  catt decode --model "$model" --data "$data" --split "$split" --jobs "$jobs" \
+    --conditions "$out_dir/conditions.txt" --out-dir "$out_dir" --prefix "$prefix"
 }
 
 # condition_files OUT_DIR "name|flags"...: the results files of decode_conditions, one a line.

@@ -277,3 +277,67 @@ def test_more_weights_write_what_separate_decodes_do(
     with pytest.raises(CattError, match="resolve_transducer"):
         decode(0.25, "bad", more_weights=[(2.0, tmp_path / "bad-2", None)])
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_conditions_file_decodes_as_single_decodes_do_and_resumes(
+    corpus: Path, model_file: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    conditions = tmp_path / "conditions.txt"
+    conditions.write_text(
+        "# name, then the flags of catt decode\n"
+        "no-context --no-context\n\n"
+        "deep+boost+2 --boost 1 --distractors 2  # beam 2 from the command line\n"
+        "resolve --boost 1 --no-deep-biasing --beam 3\n",
+        encoding="utf-8",
+    )
+    common = ["decode", "--model", str(model_file), "--data", str(corpus), "--beam", "2"]
+    many = [*common, "--conditions", str(conditions), "--out-dir", str(tmp_path / "many")]
+    assert main([*many, "--jobs", "2", "--prefix", "test/"]) == 0
+    singles = {
+        "no-context": ["--no-context"],
+        "deep+boost+2": ["--boost", "1", "--distractors", "2"],
+        "resolve": ["--boost", "1", "--no-deep-biasing", "--beam", "3"],
+    }
+    for name, flags in singles.items():
+        alone = tmp_path / f"{name}.jsonl"
+        assert main([*common, *flags, "--out", str(alone), "--condition", f"test/{name}"]) == 0
+        assert (tmp_path / "many" / f"{name}.jsonl").read_text() == alone.read_text()
+    assert read(tmp_path / "many" / "resolve.jsonl")[0]["boost"] == 1.0
+
+    # A rerun decodes nothing; a changed line decodes that condition alone.
+    stamps = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "many").glob("*.jsonl")}
+    conditions.write_text(
+        conditions.read_text().replace("--no-deep-biasing --beam 3", "--beam 3"), encoding="utf-8"
+    )
+    with caplog.at_level("INFO"):
+        assert main([*many, "--prefix", "test/"]) == 0
+    assert "no-context: decoded already with these settings" in caplog.text
+    again = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "many").glob("*.jsonl")}
+    assert [n for n in stamps if again[n] != stamps[n]] == ["resolve.jsonl"]
+    assert read(tmp_path / "many" / "resolve.jsonl")[0]["deep_biasing"] is True
+
+
+@pytest.mark.parametrize(
+    "text, flags, message",
+    [
+        (None, [], "cannot read it"),
+        ("# nothing\n", [], "no condition in it"),
+        ("a --boost 1\nb --boots 2\n", [], "line 2: unrecognized arguments: --boots 2"),
+        ("a --boost one\n", [], "line 1: argument --boost: invalid float value: 'one'"),
+        ("a --boost 1\na --boost 2\n", [], "line 2: condition a is named twice"),
+        ("a/b --boost 1\n", [], "line 1: a condition name"),
+        ("a 'open\n", [], "line 1: No closing quotation"),
+        ("a --boost 1\n", ["--out", "x.jsonl"], "--conditions FILE takes --out-dir DIR"),
+    ],
+)
+def test_a_bad_conditions_file_is_one_line(
+    corpus: Path, tmp_path: Path, capsys, text: Optional[str], flags: List[str], message: str
+) -> None:
+    conditions = tmp_path / "conditions.txt"
+    if text is not None:
+        conditions.write_text(text, encoding="utf-8")
+    args = ["decode", "--model", "m.pt", "--data", str(corpus), "--conditions", str(conditions)]
+    assert main([*args, "--out-dir", str(tmp_path / "out"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not list(tmp_path.glob("out/*.jsonl"))

@@ -100,4 +100,4 @@ def test_micro_recipe_runs_every_stage(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = json.loads((exp / "report.json").read_text())
     assert {c["boost"] for c in report["conditions"] if "boost" in c["name"]} == {2.0}
-    assert "no-context: done already" in done.stdout
+    assert "no-context: decoded already with these settings" in done.stderr

@@ -10,6 +10,7 @@ group's own list. The output is the JSON-lines results file of ``docs/architectu
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -25,14 +26,15 @@ from catt.cpu import keep_freed_memory
 from catt.data.corpus import Corpus, context_group, open_corpus
 from catt.decode.options import DecodingOptions
 from catt.errors import CattError
-from catt.io import atomic_path
+from catt.io import atomic_path, atomic_write_text
 from catt.metrics.results import NO_CONTEXT, mode_name
 from catt.text.tags import build_tagged, parse_tagged
 
 __all__ = [
+    "Decoders",
     "Group",
     "decode_condition",
-    "decode_groups",
+    "decode_conditions",
     "condition_name",
     "household_phrases",
     "draw_distractors",
@@ -134,6 +136,7 @@ def decode_condition(
     boost_back_to_back: bool = DecodingOptions.boost_back_to_back,
     jobs: int = 1,
     more_weights: Sequence[Tuple[Optional[float], Union[str, Path], Optional[str]]] = (),
+    decoders: Optional[Decoders] = None,
 ) -> Path:
     """Decode ``DATA/manifests/{prefix}_cuts_{split}.jsonl.gz`` under one condition.
 
@@ -151,6 +154,9 @@ def decode_condition(
     the scores the weights share are computed once (``catt tune`` decodes its weight grid so).
     A weight of None writes the search's hypotheses unresolved, as the same condition without
     ``resolve`` would (``catt tune`` scores the modes without resolution so).
+
+    ``decoders``: processes of the same model kept for several conditions (``jobs`` is then
+    theirs); without it the call starts its own and stops them when it ends.
 
     Returns:
         ``out_path``.
@@ -218,8 +224,11 @@ def decode_condition(
     weights = [w for w, _, _ in outputs]
     unresolved = dataclasses.replace(options, resolve=False)
     lines: List[Dict[str, str]] = [{} for _ in outputs]
-    with tqdm(total=len(cuts), desc=f"decode {name}", unit="utt") as progress:
-        for group, tagged in decode_groups(model_path, groups, options, jobs, weights):
+    with contextlib.ExitStack() as stack:
+        if decoders is None:
+            decoders = stack.enter_context(Decoders(model_path, jobs))
+        progress = stack.enter_context(tqdm(total=len(cuts), desc=f"decode {name}", unit="utt"))
+        for group, tagged in decoders.decode(groups, options, weights):
             for (weight, _, cond), found, kept in zip(outputs, tagged, lines):
                 opts = unresolved if weight is None else options
                 for cut, hyp in zip(group.cuts, found):
@@ -231,6 +240,66 @@ def decode_condition(
             tmp.write_text("".join(kept[c.id] + "\n" for c in cuts), encoding="utf-8")
         logger.info("%s: %d utterances -> %s", cond, len(cuts), path)
     return out_path
+
+
+def decode_conditions(
+    conditions: Sequence[Tuple[str, Dict[str, Any]]],
+    *,
+    model_path: Union[str, Path],
+    data_dir: Union[str, Path],
+    split: str,
+    out_dir: Union[str, Path],
+    limit: Optional[int] = None,
+    jobs: int = 1,
+    prefix: str = "",
+) -> List[Path]:
+    """Decode each condition, (name, :func:`decode_condition`'s condition keyword arguments),
+    into ``out_dir/NAME.jsonl``, all of them with one set of :class:`Decoders`. The results
+    name the condition ``prefix + NAME`` (e.g. ``test-clean/deep+100``).
+
+    Each condition's settings (its arguments, the model, corpus, split and limit) go to
+    ``out_dir/NAME.settings.json`` when it is decoded. A condition whose results and settings
+    are there already, the same, is skipped: a rerun decodes only what is missing or changed
+    (a boost tuned again). The settings do not identify the model file's content: after
+    training a model again at the same path, decode into a new directory.
+
+    Returns:
+        The results files, in the order of ``conditions``.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    with Decoders(model_path, jobs) as decoders:
+        for name, kwargs in conditions:
+            out = out_dir / f"{name}.jsonl"
+            settings_path = out_dir / f"{name}.settings.json"
+            where = {"model": str(model_path), "data": str(data_dir), "split": split}
+            settings = {**where, "limit": limit, "condition": prefix + name, **kwargs}
+            settings = json.dumps(settings, sort_keys=True) + "\n"
+            if out.is_file() and _read_or_none(settings_path) == settings:
+                logger.info("%s: decoded already with these settings (%s)", name, out)
+            else:
+                decode_condition(
+                    model_path=model_path,
+                    data_dir=data_dir,
+                    split=split,
+                    out_path=out,
+                    condition=prefix + name,
+                    limit=limit,
+                    jobs=jobs,
+                    decoders=decoders,
+                    **kwargs,
+                )
+                atomic_write_text(settings_path, settings)
+            paths.append(out)
+    return paths
+
+
+def _read_or_none(path: Path) -> Optional[str]:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 class Group(NamedTuple):
@@ -274,36 +343,72 @@ def _decode_task(
     return index, _decode_group(_worker["transcriber"], features, phrases, options, weights)
 
 
-def decode_groups(
-    model_path: Union[str, Path],
-    groups: Sequence[Group],
-    options: DecodingOptions,
-    jobs: int,
-    transducer_weights: Optional[Sequence[Optional[float]]] = None,
-) -> Iterator[Tuple[Group, List[List[str]]]]:
-    """Each group with its tagged hypotheses for each of ``transducer_weights`` (default:
-    ``options.resolve_transducer`` alone; None: unresolved), as they are decoded: in order by
-    this process when ``jobs`` is 1, else by ``jobs`` spawned processes, each with its share of
-    torch's threads, in the order they finish."""
-    weights = list(transducer_weights or [options.resolve_transducer])
-    from catt.decode.transcriber import load
+class Decoders:
+    """The processes that decode context groups with one model, kept for several conditions:
+    this process when ``jobs`` is 1, else ``jobs`` spawned processes, each with its share of
+    torch's threads. They start at the first :meth:`decode` and stop with the ``with`` block
+    (or :meth:`close`): each process imports torch and loads the model once, not once a
+    condition."""
 
-    transcriber = load(model_path)  # here first: a bad model file fails before any process starts
-    jobs = min(jobs, len(groups))
-    if jobs <= 1:
-        for group in groups:
-            features = [c.load_features() for c in group.cuts]
-            yield group, _decode_group(transcriber, features, group.phrases, options, weights)
-        return
-    del transcriber
-    threads = max(1, torch.get_num_threads() // jobs)
-    tasks = (
-        (i, [c.load_features() for c in group.cuts], group.phrases, options, weights)
-        for i, group in enumerate(groups)
-    )
-    spawn = multiprocessing.get_context("spawn")  # a fork would copy torch's thread pool
-    with spawn.Pool(jobs, initializer=_start_worker, initargs=(model_path, threads)) as pool:
-        for index, tagged in pool.imap_unordered(_decode_task, tasks):
+    def __init__(self, model_path: Union[str, Path], jobs: int = 1) -> None:
+        if jobs < 1:
+            raise CattError(f"--jobs must be >= 1, got {jobs}")
+        self.model_path, self.jobs = model_path, jobs
+        self._transcriber: Any = None
+        self._pool: Any = None
+
+    def __enter__(self) -> Decoders:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the processes (any decode still running with them ends)."""
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
+        self._transcriber = None
+
+    def _start(self) -> None:
+        from catt.decode.transcriber import load
+
+        transcriber = load(self.model_path)  # here first: a bad model fails before any process
+        if self.jobs == 1:
+            self._transcriber = transcriber
+            return
+        threads = max(1, torch.get_num_threads() // self.jobs)
+        spawn = multiprocessing.get_context("spawn")  # a fork would copy torch's thread pool
+        self._pool = spawn.Pool(
+            self.jobs, initializer=_start_worker, initargs=(self.model_path, threads)
+        )
+
+    def decode(
+        self,
+        groups: Sequence[Group],
+        options: DecodingOptions,
+        transducer_weights: Optional[Sequence[Optional[float]]] = None,
+    ) -> Iterator[Tuple[Group, List[List[str]]]]:
+        """Each group with its tagged hypotheses for each of ``transducer_weights`` (default:
+        ``options.resolve_transducer`` alone; None: unresolved), as they are decoded: in order
+        with one job, else in the order they finish."""
+        weights = list(transducer_weights or [options.resolve_transducer])
+        if self._transcriber is None and self._pool is None:
+            self._start()
+        if self._pool is None:
+            for group in groups:
+                features = [c.load_features() for c in group.cuts]
+                yield (
+                    group,
+                    _decode_group(self._transcriber, features, group.phrases, options, weights),
+                )
+            return
+        tasks = (
+            (i, [c.load_features() for c in group.cuts], group.phrases, options, weights)
+            for i, group in enumerate(groups)
+        )
+        for index, tagged in self._pool.imap_unordered(_decode_task, tasks):
             yield groups[index], tagged
 
 

@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
-from catt.decode.decode_set import decode_condition
+from catt.decode.decode_set import Decoders, decode_condition
 from catt.decode.options import DecodingOptions
 from catt.errors import CattError
 from catt.io import atomic_write_text
@@ -159,13 +159,14 @@ def tune_weights(
     Writes ``out_dir/tuning.json`` (atomically) and returns its content: ``boost``,
     ``resolve_transducer``, ``boost_without_resolution``, the no-list scores and every trial's
     ``b_wer``/``u_wer``. ``jobs``:
-    the processes of each decode (:func:`~catt.decode.decode_set.decode_condition`).
+    the decoding processes (:class:`~catt.decode.decode_set.Decoders`), shared by every search.
     """
     boosts = _check_grid("boost", boosts)
     transducer_weights = _check_grid("resolve_transducer", transducer_weights)
     if not (math.isfinite(max_u_wer_rise) and max_u_wer_rise >= 0):
         raise CattError(f"tune: the U-WER rise allowed must be >= 0 %, got {max_u_wer_rise}")
     out_dir = Path(out_dir)
+    decoders = Decoders(model_path, jobs)  # one set of processes for every search
     common = dict(
         model_path=model_path,
         data_dir=data_dir,
@@ -175,6 +176,7 @@ def tune_weights(
         limit=limit,
         deep_biasing=True,
         jobs=jobs,
+        decoders=decoders,
     )
 
     def path(name: str) -> Path:
@@ -213,26 +215,27 @@ def tune_weights(
         s = _scores(path(name(boost, weight)))
         return Trial(value, s["b_wer"], s["u_wer"])
 
-    base_path = path("no-context")
-    if base_path.is_file():
-        logger.info("no-context: decoded already (%s)", base_path)
-    else:
-        decode_condition(
-            out_path=base_path,
-            condition=f"{split}:no-context",
-            **common,
-            context=False,
-            distractors=0,
-            boost=0.0,
-        )
-    base = _scores(base_path)
-    first_weight = DecodingOptions.resolve_transducer
-    if first_weight not in transducer_weights:
-        first_weight = transducer_weights[0]
-    boost_trials = [trial(boost, boost, first_weight) for boost in boosts]
-    boost = choose(boost_trials, base["u_wer"], max_u_wer_rise)
-    weight_trials = [trial(weight, boost, weight) for weight in transducer_weights]
-    plain_trials = [trial(boost, boost, None) for boost in boosts]
+    with decoders:
+        base_path = path("no-context")
+        if base_path.is_file():
+            logger.info("no-context: decoded already (%s)", base_path)
+        else:
+            decode_condition(
+                out_path=base_path,
+                condition=f"{split}:no-context",
+                **common,
+                context=False,
+                distractors=0,
+                boost=0.0,
+            )
+        base = _scores(base_path)
+        first_weight = DecodingOptions.resolve_transducer
+        if first_weight not in transducer_weights:
+            first_weight = transducer_weights[0]
+        boost_trials = [trial(boost, boost, first_weight) for boost in boosts]
+        boost = choose(boost_trials, base["u_wer"], max_u_wer_rise)
+        weight_trials = [trial(weight, boost, weight) for weight in transducer_weights]
+        plain_trials = [trial(boost, boost, None) for boost in boosts]
     tuning = {
         "model": str(model_path),
         "split": split,
