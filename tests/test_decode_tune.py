@@ -142,6 +142,8 @@ def test_save_to_model_stores_the_mode_and_weights_chosen(
     assert stored == []  # tuning alone leaves the model file as it is
     tuning = _tune(tmp_path / "tune", save_to_model=True)
     expected = {"deep_biasing": True, "boost": 1.0, "resolve": True, "resolve_transducer": 0.5}
+    expected["boost_without_resolution"] = tuning["boost_without_resolution"]
+    assert tuning["boost_without_resolution"] == 0.5  # not the resolved mode's boost
     assert stored == [("model.pt", expected)] and tuned_decoding(tuning) == expected
 
 

@@ -1,5 +1,6 @@
 """Transcriber, ``catt transcribe`` and bad input, on a stand-in model with a real tokenizer."""
 
+import dataclasses
 import json
 import random
 from pathlib import Path
@@ -276,7 +277,9 @@ def test_cli_resolve_needs_a_ctc_head(cli, tmp_path: Path) -> None:
 def test_cli_starts_from_the_models_tuned_settings_and_flags_override_them(
     monkeypatch: pytest.MonkeyPatch, tokenizer: Tokenizer, tmp_path: Path, capsys
 ) -> None:
-    tuned = DecodingOptions(boost=1.5, resolve=True, resolve_transducer=0.5)
+    tuned = DecodingOptions(
+        boost=1.5, resolve=True, resolve_transducer=0.5, boost_without_resolution=0.5
+    )
     model = Transcriber(FrameModel(tokenizer.vocab_size), tokenizer, options=tuned)
     monkeypatch.setattr(transcriber_module, "load", lambda path, device=None: model)
     used: List[DecodingOptions] = []
@@ -289,15 +292,25 @@ def test_cli_starts_from_the_models_tuned_settings_and_flags_override_them(
     audio = write_wav(tmp_path / "a.wav")
     cases = [
         ([], tuned),
-        (["--beam", "2"], DecodingOptions(beam=2, boost=1.5, resolve=True, resolve_transducer=0.5)),
+        (["--beam", "2"], dataclasses.replace(tuned, beam=2)),
+        (["--no-resolve"], dataclasses.replace(tuned, resolve=False)),  # the search at 0.5
         (
             ["--boost", "0", "--no-resolve", "--resolve-transducer", "0"],
             DecodingOptions(resolve_transducer=0.0),
         ),
-    ]
+        (["--boost", "2", "--no-resolve"], dataclasses.replace(tuned, boost=2.0, resolve=False,
+                                                               boost_without_resolution=None)),
+    ]  # fmt: skip
     for flags, expected in cases:
         assert main(["transcribe", "--model", "m.pt", *flags, str(audio)]) == 0
         assert used.pop() == expected, flags
+    assert [o.search_boost for o in (tuned, dataclasses.replace(tuned, resolve=False))] == [
+        1.5,
+        0.5,
+    ]
+    phrases = model.prepare_phrases([Phrase("hello", slot="contact")])
+    trie = model._trie(phrases, dataclasses.replace(tuned, resolve=False))
+    assert trie is not None and trie.boost == 0.5
     capsys.readouterr()
     assert main(["transcribe", "--model", "m.pt", "--boost", "-1", str(audio)]) == 2
     assert "boost must be a finite number >= 0" in capsys.readouterr().err and not used

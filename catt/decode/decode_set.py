@@ -429,7 +429,7 @@ def _record(
         "condition": name,
         "distractors": distractors if context else 0,
         "deep_biasing": bool(context and options.deep_biasing),
-        "boost": options.boost,
+        "boost": options.search_boost,
         "resolve": options.resolve,
         "language": sup["language"],
         "household": sup["household"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Optional
 
 from catt.errors import ConfigError
 
@@ -58,6 +59,10 @@ class DecodingOptions:
             with it, a model with a list pointer wrote a name again and again at boosts of 1
             and more, each time for the full bonus (dev B-WER without resolution at boost 1.5:
             52 % with the bonus, 17 % without; docs/results.md).
+        boost_without_resolution: the boost of a search whose hypotheses are not resolved
+            (``resolve`` off); None: ``boost``. The two modes do best at different boosts
+            (``catt tune`` chooses both, and ``--save-to-model`` stores both): :attr:`search_boost`
+            is the one that applies.
 
     >>> opts = DecodingOptions(beam=4)
     >>> from dataclasses import replace
@@ -82,14 +87,22 @@ class DecodingOptions:
     resolve_transducer: float = 0.25
     closed_slots: bool = True
     boost_back_to_back: bool = False
+    boost_without_resolution: Optional[float] = None
 
     def __post_init__(self) -> None:
         if isinstance(self.beam, bool) or not isinstance(self.beam, int) or self.beam < 1:
             raise InvalidOptionError(f"beam must be an integer >= 1, got {self.beam!r}")
-        if not isinstance(self.boost, (int, float)) or not (
-            math.isfinite(self.boost) and self.boost >= 0
-        ):
-            raise InvalidOptionError(f"boost must be a finite number >= 0, got {self.boost!r}")
+        for name in ("boost", "boost_without_resolution"):
+            b = getattr(self, name)
+            if b is None and name != "boost":
+                continue
+            if (
+                isinstance(b, bool)
+                or not isinstance(b, (int, float))
+                or not (math.isfinite(b) and b >= 0)
+            ):
+                raise InvalidOptionError(f"{name} must be a finite number >= 0, got {b!r}")
+            object.__setattr__(self, name, float(b))
         if not isinstance(self.deep_biasing, bool):
             raise InvalidOptionError(
                 f"deep_biasing must be True or False, got {self.deep_biasing!r}"
@@ -122,10 +135,23 @@ class DecodingOptions:
         if isinstance(rt, bool) or not isinstance(rt, (int, float)) or not 0 <= rt <= 1:
             raise InvalidOptionError(f"resolve_transducer must be in [0, 1], got {rt!r}")
         object.__setattr__(self, "resolve_transducer", float(rt))
-        object.__setattr__(self, "boost", float(self.boost))
         object.__setattr__(self, "resolve_floor", float(rf))
+
+    @property
+    def search_boost(self) -> float:
+        """The boost the search uses: ``boost_without_resolution`` when resolution is off and
+        it is set, else ``boost``.
+
+        >>> DecodingOptions(boost=1.5, boost_without_resolution=0.5).search_boost
+        0.5
+        >>> DecodingOptions(boost=1.5, boost_without_resolution=0.5, resolve=True).search_boost
+        1.5
+        """
+        if self.resolve or self.boost_without_resolution is None:
+            return self.boost
+        return self.boost_without_resolution
 
     @property
     def greedy(self) -> bool:
         """True when the settings call for greedy search (beam 1, no boosting)."""
-        return self.beam == 1 and self.boost == 0.0
+        return self.beam == 1 and self.search_boost == 0.0

@@ -175,14 +175,14 @@ class Transcriber:
         return plist.vectors
 
     def _trie(self, plist: Optional[PhraseList], options: DecodingOptions) -> Optional[ContextTrie]:
-        if plist is None or options.boost == 0.0:
+        if plist is None or options.search_boost == 0.0:
             return None
-        key = (options.boost, options.boost_back_to_back)
+        key = (options.search_boost, options.boost_back_to_back)
         trie = plist.tries.get(key)
         if trie is None:
             trie = ContextTrie(
                 plist.token_ids,
-                boost=options.boost,
+                boost=options.search_boost,
                 weights=[p.weight for p in plist.phrases],
                 transparent_ids=self._tag_ids,
                 back_to_back=options.boost_back_to_back,
@@ -481,6 +481,8 @@ def transcribe_files(
         The exit code: 0, or 1 when some audio file failed.
     """
     given = {k: v for k, v in overrides.items() if v is not None}
+    if "boost" in given:  # a boost given is the boost of either mode
+        given.setdefault("boost_without_resolution", None)
     try:
         dataclasses.replace(DecodingOptions(), **given)  # bad values fail before any loading
     except TypeError as e:

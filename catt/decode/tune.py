@@ -258,16 +258,20 @@ def tune_weights(
 
 
 def tuned_decoding(tuning: Dict[str, Any]) -> Dict[str, Any]:
-    """The :class:`DecodingOptions` fields a tuning chose: the mode it tuned in, its weights.
+    """The :class:`DecodingOptions` fields a tuning chose: the mode it tuned in, its weights,
+    and the boost for the search without resolution (None from a tuning that has none).
 
-    >>> tuned_decoding({"boost": 0.5, "resolve_transducer": 0.25})
-    {'deep_biasing': True, 'boost': 0.5, 'resolve': True, 'resolve_transducer': 0.25}
+    >>> tuned_decoding({"boost": 0.5, "resolve_transducer": 0.25, "boost_without_resolution": 1})
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'deep_biasing': True, 'boost': 0.5, 'resolve': True, 'resolve_transducer': 0.25,
+     'boost_without_resolution': 1}
     """
     return {
         "deep_biasing": True,
         "boost": tuning["boost"],
         "resolve": True,
         "resolve_transducer": tuning["resolve_transducer"],
+        "boost_without_resolution": tuning.get("boost_without_resolution"),
     }
 
 
