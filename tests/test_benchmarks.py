@@ -125,3 +125,27 @@ def test_page_and_plot(quick_run: Path) -> None:
     assert "met" in page and "--quick" in page
     png = (quick_run / "doc" / "img" / "decode.png").read_bytes()
     assert png.startswith(b"\x89PNG")
+
+
+def test_train_pairs_runs_both_trees_in_turn(tmp_path: Path) -> None:
+    out = tmp_path / "pairs.json"
+    script = REPO / "benchmarks" / "bench_train_pairs.py"
+    cmd = [sys.executable, str(script), "--quick", "--before", str(REPO), "--after", str(REPO)]
+    proc = subprocess.run(
+        [*cmd, "--cases", "micro", "--rounds", "2", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads(out.read_text())
+    assert data["benchmark"] == "train_pairs" and data["rounds"] == 2
+    case = data["cases"]["micro"]
+    assert len(case["before_runs"]) == len(case["after_runs"]) == 2
+    assert len(case["round_changes"]) == 2 and case["before_step_s"] > 0
+    bad = subprocess.run(
+        [*cmd[:3], "--before", str(tmp_path), "--after", str(REPO), "--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "not a catt tree" in bad.stderr
