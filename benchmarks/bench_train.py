@@ -173,8 +173,9 @@ def make_step(config: Any, model: Any, batch: Dict[str, Any]) -> Any:
     return step
 
 
-def child(case: str, runs: int, threads: int) -> Dict[str, Any]:
-    """Measure the recipe config of ``case`` in this (fresh) process."""
+def build_case(case: str, threads: int) -> Tuple[Any, Any, Any, Dict[str, Any], Any, float]:
+    """The config, tokenizer, model, batch, step closure and audio seconds of ``case``, in
+    this process set up as ``catt train`` sets up its own (threads, malloc)."""
     import torch
 
     from catt.cpu import keep_freed_memory
@@ -194,7 +195,13 @@ def child(case: str, runs: int, threads: int) -> Dict[str, Any]:
     torch.manual_seed(0)
     model = build_model(model_cfg)
     batch, seconds = make_batch(config, tokenizer)
-    step = make_step(config, model, batch)
+    return config, tokenizer, model, batch, make_step(config, model, batch), seconds
+
+
+def child(case: str, runs: int, threads: int) -> Dict[str, Any]:
+    """Measure the recipe config of ``case`` in this (fresh) process."""
+    size, overrides = CASES[case]
+    config, tokenizer, model, batch, step, seconds = build_case(case, threads)
     baseline = peak_rss_mb()
     first = time_runs(step, 1, warmup=0)[0]
     times: List[float] = time_runs(step, runs, warmup=0)

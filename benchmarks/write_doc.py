@@ -510,6 +510,9 @@ METHOD = """\
   gradient clipping, Adam. Batches of `data.max_duration` seconds of 2-3 s synthetic utterances
   with invented tagged transcripts and each utterance's phrase plus half of
   `context.max_distractors` distractors. Data loading and SpecAugment are not included.
+  Whether a change shortens the step: `bench_train_pairs.py --before DIR --after DIR` builds
+  a case with each tree's `catt` in its own process and runs their steps in turn, one of
+  each (docs/training.md has a run of it).
 - **Feature augmentation** (`bench_augment.py`): VTLP and Lhotse's SpecAugment, alone and
   chained as `catt train` chains them, on random features of a base batch's shape.
 - **Loading** (`bench_loader.py`): the training loader of the base config, built as `catt train`
@@ -517,9 +520,10 @@ METHOD = """\
   random features, household lists of invented names). CPU time of the process, and wall time,
   over two epochs after three untimed ones.
 - **Loss** (`bench_loss.py`): random audio and label embeddings through the project's joiner
-  into `catt.loss.pruned_rnnt_loss` (k2 smoothed simple loss, prune ranges, pruned joint, pruned
-  loss) or `catt.loss.full_rnnt_loss` (the joiner on every (t, u) pair, k2 full loss). The
-  `simple` row is k2's smoothed simple loss alone.
+  into `catt.loss.pruned_rnnt_loss` (the smoothed simple loss, prune ranges, pruned joint,
+  pruned loss) or `catt.loss.full_rnnt_loss` (the joiner on every (t, u) pair, k2 full loss).
+  The `simple` row is k2's smoothed simple loss alone (`k2.rnnt_loss_smoothed`; since
+  `a30afd4` `pruned_rnnt_loss` lays out the same lattice itself and runs k2's recursion on it).
 - **Decoding** (`bench_decode.py`): a randomly initialised model (speed barely depends on the
   weights) whose joiner gets a blank-logit offset, calibrated per case (list, mode and search),
   so that each search emits about one token per four encoder frames like a trained model (a

@@ -132,17 +132,17 @@ def test_train_pairs_runs_both_trees_in_turn(tmp_path: Path) -> None:
     script = REPO / "benchmarks" / "bench_train_pairs.py"
     cmd = [sys.executable, str(script), "--quick", "--before", str(REPO), "--after", str(REPO)]
     proc = subprocess.run(
-        [*cmd, "--cases", "micro", "--rounds", "2", "--out", str(out)],
+        [*cmd, "--cases", "micro", "--runs", "3", "--out", str(out)],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = json.loads(out.read_text())
-    assert data["benchmark"] == "train_pairs" and data["rounds"] == 2
+    assert data["benchmark"] == "train_pairs" and data["pairs"] == 3
     case = data["cases"]["micro"]
-    assert len(case["before_runs"]) == len(case["after_runs"]) == 2
-    assert len(case["round_changes"]) == 2 and case["before_step_s"] > 0
+    assert len(case["before_runs"]) == len(case["after_runs"]) == 3
+    assert case["before_step_s"] > 0 and case["after_peak_mb"] >= 0
     bad = subprocess.run(
         [*cmd[:3], "--before", str(tmp_path), "--after", str(REPO), "--out", str(out)],
         capture_output=True,
