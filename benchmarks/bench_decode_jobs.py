@@ -1,6 +1,6 @@
 """Decoding throughput against the number of decoding processes (``catt decode --jobs``).
 
-``decode_groups``, the loop of ``catt decode`` and ``catt tune``, decodes context groups of
+``Decoders``, the processes of ``catt decode`` and ``catt tune``, decode context groups of
 utterances with the recipe's best mode (deep biasing with the list pointer scoring phrases,
 boosting, beam 4) in one process with every torch thread, then in ``--jobs`` processes that
 share the threads. Each group has its own list of invented names. The model is a randomly
@@ -43,7 +43,7 @@ def time_jobs(
     model_path: Path, groups: Sequence[Any], jobs: Sequence[int], runs: int
 ) -> List[Dict[str, Any]]:
     """Median seconds to decode every group with each number of processes (rounds of runs)."""
-    from catt.decode.decode_set import decode_groups
+    from catt.decode.decode_set import Decoders
     from catt.decode.options import DecodingOptions
 
     options = DecodingOptions(boost=BOOST)
@@ -51,8 +51,9 @@ def time_jobs(
     for _ in range(runs):
         for n in jobs:
             tic = time.perf_counter()
-            for _ in decode_groups(model_path, groups, options, n):
-                pass
+            with Decoders(model_path, n) as decoders:  # started and stopped in the timed run
+                for _ in decoders.decode(groups, options):
+                    pass
             times[n].append(time.perf_counter() - tic)
     utts = sum(len(g.cuts) for g in groups)
     base = median(times[jobs[0]])

@@ -225,8 +225,8 @@ def decode_condition(
     unresolved = dataclasses.replace(options, resolve=False)
     lines: List[Dict[str, str]] = [{} for _ in outputs]
     with contextlib.ExitStack() as stack:
-        if decoders is None:
-            decoders = stack.enter_context(Decoders(model_path, jobs))
+        if decoders is None:  # no more processes than groups
+            decoders = stack.enter_context(Decoders(model_path, max(1, min(jobs, len(groups)))))
         progress = stack.enter_context(tqdm(total=len(cuts), desc=f"decode {name}", unit="utt"))
         for group, tagged in decoders.decode(groups, options, weights):
             for (weight, _, cond), found, kept in zip(outputs, tagged, lines):
