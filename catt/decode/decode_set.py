@@ -269,12 +269,12 @@ def decode_conditions(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
+    where = {"model": str(model_path), "data": str(data_dir), "split": split, "limit": limit}
     with Decoders(model_path, jobs) as decoders:
         for name, kwargs in conditions:
             out = out_dir / f"{name}.jsonl"
             settings_path = out_dir / f"{name}.settings.json"
-            where = {"model": str(model_path), "data": str(data_dir), "split": split}
-            settings = {**where, "limit": limit, "condition": prefix + name, **kwargs}
+            settings = {**where, "condition": prefix + name, **kwargs}
             settings = json.dumps(settings, sort_keys=True) + "\n"
             if out.is_file() and _read_or_none(settings_path) == settings:
                 logger.info("%s: decoded already with these settings (%s)", name, out)

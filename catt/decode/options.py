@@ -94,7 +94,7 @@ class DecodingOptions:
             raise InvalidOptionError(f"beam must be an integer >= 1, got {self.beam!r}")
         for name in ("boost", "boost_without_resolution"):
             b = getattr(self, name)
-            if b is None and name != "boost":
+            if b is None and name == "boost_without_resolution":  # None: the boost
                 continue
             if (
                 isinstance(b, bool)

@@ -43,7 +43,6 @@ class MaskDropout(nn.Module):
         if not 0.0 <= p < 1.0:
             raise ValueError(f"dropout probability must be in [0, 1), got {p}")
         self.p = p
-        self.keep = 1.0 - round(p * LEVELS) / LEVELS
 
     def forward(self, x: Tensor) -> Tensor:
         return mask_dropout(x, self.p) if self.training else x
