@@ -10,8 +10,10 @@ draws them) is scored by the model's CTC head in two ways, each plus a bonus per
 - ``slot``: the CTC log-likelihood of the reference with the said name replaced by the phrase
   (the carrier words given): what list resolution would score with perfect slot boundaries.
 
-It prints the share of utterances whose best phrase is the said one for each bonus, then the
-CTC head's greedy output for the first ``--show`` utterances. Any model with a CTC head
+It prints the share of utterances whose said name is among the best ``--top`` phrases (1: the
+best) for each bonus, then the CTC head's greedy output for the first ``--show`` utterances.
+``--top 32 64 128`` measures what a shortlist of that many phrases would keep
+(``DecodingOptions.shortlist``, which ranks by ``spot``). Any model with a CTC head
 (``model.ctc_weight`` > 0) will do, with or without the pointer.
 
 python scripts/spot_probe.py exp/smarthome-base/model.pt data/smarthome-base --split dev \\
@@ -38,16 +40,21 @@ from catt.model.spotting import spot_scores
 from catt.text.tags import build_tagged
 
 
-def best_counts(
+def said_ranks(
     scores: torch.Tensor, lengths: Sequence[int], said: int, bonuses: Sequence[float]
 ) -> Dict[float, int]:
-    """1 for each bonus at which phrase ``said`` has the best ``score + bonus * length``.
+    """The rank of phrase ``said`` by ``score + bonus * length`` for each bonus (0: the best;
+    a tie counts against it).
 
-    >>> best_counts(torch.tensor([-1.0, -4.0]), [1, 3], said=1, bonuses=[0, 2])
-    {0: 0, 2: 1}
+    >>> said_ranks(torch.tensor([-1.0, -4.0, -5.0]), [1, 3, 1], said=1, bonuses=[0, 2])
+    {0: 1, 2: 0}
     """
     size = torch.tensor(list(lengths), dtype=scores.dtype)
-    return {b: int(int((scores + b * size).argmax()) == said) for b in bonuses}
+    ranks = {}
+    for b in bonuses:
+        total = scores + b * size
+        ranks[b] = int((total >= total[said]).sum()) - 1
+    return ranks
 
 
 def main() -> int:
@@ -58,6 +65,7 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=150, help="first N utterances with names")
     parser.add_argument("--distractors", type=int, default=100)
     parser.add_argument("--bonuses", type=float, nargs="+", default=[0, 2, 4, 6, 8])
+    parser.add_argument("--top", type=int, nargs="+", default=[1], help="said name in the best N")
     parser.add_argument("--show", type=int, default=5, help="greedy CTC output of the first N")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -74,7 +82,9 @@ def main() -> int:
     if getattr(model, "ctc_proj", None) is None:
         print(f"spot_probe: error: {args.model} has no CTC head (ctc_weight 0)", file=sys.stderr)
         return 2
-    right = {kind: {b: 0 for b in args.bonuses} for kind in ("spot", "slot")}
+    ranks: Dict[str, Dict[float, List[int]]] = {
+        kind: {b: [] for b in args.bonuses} for kind in ("spot", "slot")
+    }
     shown: List[str] = []
     total = 0
     for cut in cuts:
@@ -102,8 +112,8 @@ def main() -> int:
             slot = ctc_scores(log_probs, whole, blank_id=model.blank_id, bonus=0.0)
         k = phrases.index(said[0])
         for kind, scores, seqs in (("spot", spots, ids), ("slot", slot, whole)):
-            for b, hit in best_counts(scores, [len(q) for q in seqs], k, args.bonuses).items():
-                right[kind][b] += hit
+            for b, rank in said_ranks(scores, [len(q) for q in seqs], k, args.bonuses).items():
+                ranks[kind][b].append(rank)
         if len(shown) < args.show:
             best = [t for t, _ in itertools.groupby(log_probs.argmax(-1).tolist())]
             greedy = tokenizer.decode([t for t in best if t != model.blank_id])
@@ -114,12 +124,15 @@ def main() -> int:
     if not total:
         print(f"spot_probe: no utterance of {args.split} names a listed phrase", file=sys.stderr)
         return 2
-    print(f"{total} utterances, list + {args.distractors}: the said name is the best phrase in\n")
+    print(f"{total} utterances, list + {args.distractors}: the said name is among the best N in\n")
     print("| bonus per token | " + " | ".join(f"{b:g}" for b in args.bonuses) + " |")
     print("|---" * (len(args.bonuses) + 1) + "|")
-    for kind, counts in right.items():
-        cells = " | ".join(f"{100 * counts[b] / total:.1f} %" for b in args.bonuses)
-        print(f"| {kind} | {cells} |")
+    for kind, by_bonus in ranks.items():
+        for top in args.top:
+            cells = " | ".join(
+                f"{100 * sum(r < top for r in by_bonus[b]) / total:.1f} %" for b in args.bonuses
+            )
+            print(f"| {kind}, N = {top} | {cells} |")
     print("\n" + "\n".join(shown))
     return 0
 

@@ -92,12 +92,12 @@ def test_voice_breakdown_splits_list_slots_by_voice_group() -> None:
     assert "| en | seen | 100.0 (1) | - |" in table
 
 
-def test_spot_probe_counts_the_said_phrase_best_at_each_bonus() -> None:
+def test_spot_probe_ranks_the_said_phrase_at_each_bonus() -> None:
     script = _module("spot_probe")
     scores = torch.tensor([-1.0, -4.0, -9.0])  # a short phrase fits best with no bonus
-    lengths = [1, 3, 5]
-    assert script.best_counts(scores, lengths, said=0, bonuses=[0, 2, 3]) == {0: 1, 2: 0, 3: 0}
-    assert script.best_counts(scores, lengths, said=2, bonuses=[0, 2, 3]) == {0: 0, 2: 0, 3: 1}
+    lengths = [1, 3, 5]  # bonus 2: 1, 2, 1; bonus 3: 2, 5, 6
+    assert script.said_ranks(scores, lengths, said=0, bonuses=[0, 2, 3]) == {0: 0, 2: 2, 3: 2}
+    assert script.said_ranks(scores, lengths, said=2, bonuses=[0, 2, 3]) == {0: 2, 2: 2, 3: 0}
 
 
 def test_unknown_words_drops_only_inserted_words_outside_training_and_list() -> None:
