@@ -116,7 +116,6 @@ def _condition_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
         pointer=args.pointer,
         closed_slots=args.closed_slots,
         boost_back_to_back=args.boost_back_to_back,
-        shortlist=args.shortlist,
     )
 
 
@@ -196,7 +195,6 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         limit=args.limit,
         save_to_model=args.save_to_model,
         jobs=args.jobs,
-        shortlist=args.shortlist,
     )
     print(render_tuning(tuning))
     return 0
@@ -238,7 +236,6 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
         resolve_transducer=args.resolve_transducer,
         closed_slots=args.closed_slots,
         boost_back_to_back=args.boost_back_to_back,
-        shortlist=args.shortlist,
     )
 
 
@@ -331,15 +328,6 @@ def _add_search_arguments(p: argparse.ArgumentParser, tuned: bool = False) -> No
         default=default("boost_back_to_back"),
         help="boosting also rewards a phrase that starts right where another ended "
         "(default off: a name written again after itself earns nothing)",
-    )
-    p.add_argument(
-        "--shortlist",
-        type=int,
-        default=default("shortlist"),
-        metavar="N",
-        help="deep biasing reads, for each utterance, only the N list phrases the CTC head spots "
-        "best in it (boosting and resolution read the whole list; default: the whole list"
-        + (", or as tuned)" if tuned else ")"),
     )
 
 
@@ -463,13 +451,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--save-to-model",
         action="store_true",
         help="write the settings chosen into the model file, as the defaults of catt transcribe",
-    )
-    p.add_argument(
-        "--shortlist",
-        type=int,
-        metavar="N",
-        help="every search reads each utterance's N best-spotted phrases in deep biasing "
-        "(catt decode --shortlist); stored with the settings",
     )
     _add_jobs_argument(p)
     p.set_defaults(func=_cmd_tune)

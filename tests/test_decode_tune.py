@@ -8,7 +8,6 @@ import pytest
 
 import catt.decode.tune as tune_module
 from catt.cli import main
-from catt.decode.options import InvalidOptionError
 from catt.decode.tune import (
     TUNING_FILE,
     Trial,
@@ -144,25 +143,8 @@ def test_save_to_model_stores_the_mode_and_weights_chosen(
     tuning = _tune(tmp_path / "tune", save_to_model=True)
     expected = {"deep_biasing": True, "boost": 1.0, "resolve": True, "resolve_transducer": 0.5}
     expected["boost_without_resolution"] = tuning["boost_without_resolution"]
-    expected["shortlist"] = None
     assert tuning["boost_without_resolution"] == 0.5  # not the resolved mode's boost
     assert stored == [("model.pt", expected)] and tuned_decoding(tuning) == expected
-
-
-def test_a_tune_with_a_shortlist_searches_with_it_names_it_and_stores_it(
-    tmp_path: Path, decodes: List[Dict[str, Any]], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    stored: List[tuple] = []
-    monkeypatch.setattr(tune_module, "store_decoding", lambda *args: stored.append(args))
-    _tune(tmp_path / "tune")
-    tuning = _tune(tmp_path / "tune", shortlist=64, save_to_model=True)
-    assert len(decodes) == 4 + 3  # the files without a shortlist are not taken for its own
-    assert all(c["shortlist"] == 64 for c in decodes[4:])
-    assert (tmp_path / "tune" / "deep+boost-2+resolve-0.5+100+shortlist-64.jsonl").is_file()
-    assert tuning["shortlist"] == 64 and stored[0][1]["shortlist"] == 64
-    assert "list + 100, shortlist 64" in render_tuning(tuning)
-    with pytest.raises(InvalidOptionError, match="shortlist"):
-        _tune(tmp_path / "bad", shortlist=0)
 
 
 def test_tune_resumes_from_the_decodes_it_has(

@@ -134,7 +134,6 @@ def decode_condition(
     pointer: bool = True,
     closed_slots: bool = DecodingOptions.closed_slots,
     boost_back_to_back: bool = DecodingOptions.boost_back_to_back,
-    shortlist: Optional[int] = DecodingOptions.shortlist,
     jobs: int = 1,
     more_weights: Sequence[Tuple[Optional[float], Union[str, Path], Optional[str]]] = (),
     decoders: Optional[Decoders] = None,
@@ -181,7 +180,6 @@ def decode_condition(
         resolve_transducer=resolve_transducer,
         closed_slots=closed_slots,
         boost_back_to_back=boost_back_to_back,
-        shortlist=shortlist,
     )
     for weight, _, _ in more_weights:
         if weight is not None:  # InvalidOptionError when bad

@@ -8,12 +8,7 @@ from typing import Optional
 
 from catt.errors import ConfigError
 
-__all__ = ["DecodingOptions", "InvalidOptionError", "SHORTLIST_TOKEN_BONUS"]
-
-SHORTLIST_TOKEN_BONUS = 6.0
-"""Added per phrase token to the spotting scores that choose a shortlist: a free stretch of audio
-favours short phrases (two pieces fit somewhere in any utterance). Chosen on the smart-home
-base model's dev split (docs/results.md, "A shortlist for deep biasing")."""
+__all__ = ["DecodingOptions", "InvalidOptionError"]
 
 
 class InvalidOptionError(ConfigError, ValueError):
@@ -68,13 +63,6 @@ class DecodingOptions:
             (``resolve`` off); None: ``boost``. The two modes do best at different boosts
             (``catt tune`` chooses both, and ``--save-to-model`` stores both): :attr:`search_boost`
             is the one that applies.
-        shortlist: with deep biasing, each utterance's biasing layers and list pointer read
-            only the ``shortlist`` phrases of the list that the model's CTC head spots best in
-            its audio (:func:`catt.model.spotting.spot_scores`, plus
-            :data:`SHORTLIST_TOKEN_BONUS` per token), when the list is longer; boosting and list
-            resolution still read the whole list. None: the whole list. A long list is then no
-            longer than the lists the biasing layers were trained on (docs/results.md,
-            "A shortlist for deep biasing"). Needs a CTC head.
 
     >>> opts = DecodingOptions(beam=4)
     >>> from dataclasses import replace
@@ -100,7 +88,6 @@ class DecodingOptions:
     closed_slots: bool = True
     boost_back_to_back: bool = False
     boost_without_resolution: Optional[float] = None
-    shortlist: Optional[int] = None
 
     def __post_init__(self) -> None:
         if isinstance(self.beam, bool) or not isinstance(self.beam, int) or self.beam < 1:
@@ -148,9 +135,6 @@ class DecodingOptions:
         if isinstance(rt, bool) or not isinstance(rt, (int, float)) or not 0 <= rt <= 1:
             raise InvalidOptionError(f"resolve_transducer must be in [0, 1], got {rt!r}")
         object.__setattr__(self, "resolve_transducer", float(rt))
-        k = self.shortlist
-        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
-            raise InvalidOptionError(f"shortlist must be an integer >= 1 or None, got {k!r}")
         object.__setattr__(self, "resolve_floor", float(rf))
 
     @property

@@ -160,7 +160,6 @@ def greedy_search(
     encoded: Optional[Tuple[Tensor, Tensor]] = None,
     pointer: Optional[ContextTrie] = None,
     pointer_keys: Optional[Tensor] = None,
-    pointer_mask: Optional[Tensor] = None,
 ) -> List[List[int]]:
     """The best token at every frame, then again on the same frame after each symbol emitted
     there, until blank or ``max_symbols`` symbols.
@@ -179,8 +178,6 @@ def greedy_search(
         pointer_keys: for a pointer that scores phrases, the list's keys
             (``model.joiner.pointer.phrase_keys([pointer.phrases])``, once per list); None:
             computed here.
-        pointer_mask: [B, K] bool, the phrases of the pointer's list each utterance may copy
-            (a shortlist, :class:`~catt.decode.transcriber.Transcriber`); None: all.
 
     Returns:
         B lists of token ids (tags included, blanks removed).
@@ -194,7 +191,7 @@ def greedy_search(
     batch = h.size(0)
     histories: List[List[int]] = [[blank] for _ in range(batch)]
     g = labels(histories, list(range(batch)))  # [B, D]
-    allowed = _Allowed(model, pointer, encoded, pointer_keys, pointer_mask)
+    allowed = _Allowed(model, pointer, encoded, pointer_keys)
     states: List[State] = [0] * batch
     for t in range(h.size(1)):
         active = [b for b in range(batch) if t < h_lens[b]]
@@ -216,8 +213,7 @@ def greedy_search(
 class _Allowed:
     """The joiner, with what the list pointer reads in each trie state when there is a pointer
     trie: the allowed next tokens, or each phrase's next token and the list's phrase keys (and,
-    for a pointer that spots, each utterance's spotting scores of the list's phrases); ``mask``
-    [B, K] bool: the phrases each utterance may copy (None: all)."""
+    for a pointer that spots, each utterance's spotting scores of the list's phrases)."""
 
     def __init__(
         self,
@@ -225,11 +221,9 @@ class _Allowed:
         pointer: Optional[ContextTrie],
         encoded: Tuple[Tensor, Tensor],
         keys: Optional[Tensor] = None,
-        mask: Optional[Tensor] = None,
     ) -> None:
         self.model = model
         self.pointer = pointer
-        self.mask = mask
         self._masks: Optional[NextTokens] = None
         self._next: Optional[PhraseNext] = None
         self._keys: Optional[Tensor] = None
@@ -251,13 +245,9 @@ class _Allowed:
         hypothesis i of utterance ``rows[i]``."""
         if self._next is not None:
             nxt = torch.stack([self._next(s) for s in states])  # [H, K]
-            if self.mask is not None:
-                nxt = nxt.masked_fill(~self.mask[list(rows)].to(nxt.device), -1)
             spots = None if self._spots is None else self._spots[list(rows)]
             return self.model.joiner(h, g, allowed=PhraseChoices(nxt, self._keys, spots))
         if self._masks is not None:
-            if self.mask is not None:
-                raise ValueError("a pointer mask needs a pointer that scores phrases")
             allowed = torch.stack([self._masks(s) for s in states])
             return self.model.joiner(h, g, allowed=allowed)
         return self.model.joiner(h, g)
@@ -312,7 +302,6 @@ def modified_beam_search(
     encoded: Optional[Tuple[Tensor, Tensor]] = None,
     pointer: Optional[ContextTrie] = None,
     pointer_keys: Optional[Tensor] = None,
-    pointer_mask: Optional[Tensor] = None,
     slot_pairs: Optional[Mapping[int, int]] = None,
 ) -> List[List[int]]:
     """Beam search with up to ``max_symbols`` symbols a frame; equal token sequences are merged.
@@ -335,7 +324,6 @@ def modified_beam_search(
         encoded: ``model.encode(features, feature_lens)`` when the caller has it already.
         pointer: the list pointer's trie for a model with a pointer, or None.
         pointer_keys: the list's phrase keys, as in :func:`greedy_search`.
-        pointer_mask: the phrases each utterance's pointer may copy, as in :func:`greedy_search`.
         slot_pairs: closing tag id by opening tag id of each slot type: the result is the best
             final hypothesis whose slots are all closed (:func:`slots_closed`) when there is
             one. None: the best final hypothesis.
@@ -354,7 +342,7 @@ def modified_beam_search(
     root = trie.root if trie is not None else 0
     beams: List[List[_Hyp]] = [[_Hyp((blank,), 0.0, root)] for _ in range(h.size(0))]
     bonus: Optional[_Bonus] = None
-    allowed = _Allowed(model, pointer, encoded, pointer_keys, pointer_mask)
+    allowed = _Allowed(model, pointer, encoded, pointer_keys)
     for t in range(h.size(1)):
         active = [b for b in range(h.size(0)) if t < h_lens[b]]
         if not active:

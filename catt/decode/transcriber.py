@@ -28,7 +28,7 @@ from torch import Tensor
 from catt.audio import compute_features, load_audio
 from catt.context.phrases import Phrase, load_phrases, merge_phrases, parse_phrases
 from catt.context.trie import ContextTrie
-from catt.decode.options import SHORTLIST_TOKEN_BONUS, DecodingOptions, InvalidOptionError
+from catt.decode.options import DecodingOptions, InvalidOptionError
 from catt.decode.resolve import (
     RESCORE_PRUNE_RANGE,
     Rescorer,
@@ -39,7 +39,6 @@ from catt.decode.resolve import (
 from catt.decode.search import encode_phrase_list, greedy_search, modified_beam_search
 from catt.errors import AudioError, CheckpointError, PhraseFileError
 from catt.model.context import PhraseVectors
-from catt.model.spotting import spot_scores
 from catt.text.tags import Slot, parse_tagged
 from catt.text.tokenizer import Tokenizer, normalize_text
 
@@ -248,29 +247,21 @@ class Transcriber:
                 "list resolution needs a model with a CTC head; this one was trained without "
                 "(model.ctc_weight: 0)"
             )
-        shortlisting = self._shortlisting(
-            plist, options, phrase_emb is not None or pointer is not None
-        )
         out: List[List[Transcript]] = [[] for _ in transducer_weights]
         for start in range(0, len(features), options.batch_size):
             batch = features[start : start + options.batch_size]
             feats, lens = _pad(batch, self.device)
-            encoded = self._encode(feats, lens) if resolve or shortlisting else None
-            keep = self._shortlist(plist, encoded, options) if shortlisting else None
-            mask = None if keep is None else keep[:, self._entries(plist)]
-            pointer_mask = keep if pointer is not None else None
+            encoded = self._encode(feats, lens) if resolve else None
             if options.greedy:
                 tokens = greedy_search(
                     self.model,
                     feats,
                     lens,
                     phrase_emb=phrase_emb,
-                    mask=mask,
                     max_symbols=options.max_symbols,
                     encoded=encoded,
                     pointer=pointer,
                     pointer_keys=pointer_keys,
-                    pointer_mask=pointer_mask,
                 )
             else:
                 tokens = modified_beam_search(
@@ -279,21 +270,19 @@ class Transcriber:
                     lens,
                     beam=options.beam,
                     phrase_emb=phrase_emb,
-                    mask=mask,
                     trie=trie,
                     max_symbols=options.max_symbols,
                     encoded=encoded,
                     pointer=pointer,
                     pointer_keys=pointer_keys,
-                    pointer_mask=pointer_mask,
                     slot_pairs=self._slot_pairs if options.closed_slots else None,
                 )
-            if not resolve:
+            if encoded is None:
                 found = [Transcript.from_tagged(self.tokenizer.decode(t)) for t in tokens]
                 for transcripts in out:
                     transcripts += found
                 continue
-            resolved = self._resolve(tokens, encoded, plist, options, transducer_weights, keep)
+            resolved = self._resolve(tokens, encoded, plist, options, transducer_weights)
             for transcripts, hyps in zip(out, resolved):
                 transcripts += [Transcript.from_tagged(self.tokenizer.decode(t)) for t in hyps]
         return out
@@ -301,54 +290,6 @@ class Transcriber:
     @torch.no_grad()
     def _encode(self, feats: Tensor, lens: Tensor) -> Tuple[Tensor, Tensor]:
         return self.model.encode(feats, lens)
-
-    def _shortlisting(
-        self, plist: Optional[PhraseList], options: DecodingOptions, biasing: bool
-    ) -> bool:
-        """Whether deep biasing (``biasing``: the search has phrase vectors or a pointer) reads
-        a shortlist of ``plist`` (``options.shortlist``, shorter than the list).
-
-        Raises:
-            InvalidOptionError: a shortlist the model cannot make or use.
-        """
-        k = options.shortlist
-        if k is None or plist is None or not biasing or len(plist) <= k:
-            return False
-        if getattr(self.model, "ctc_proj", None) is None:
-            raise InvalidOptionError(
-                "a shortlist needs a model with a CTC head; this one was trained without "
-                "(model.ctc_weight: 0)"
-            )
-        pointer = getattr(getattr(self.model, "joiner", None), "pointer", None)
-        if options.pointer and pointer is not None and not pointer.scores_phrases:
-            raise InvalidOptionError(
-                "a shortlist needs a list pointer that scores phrases "
-                "(biasing.pointer_phrases); decode this model with --no-pointer or no shortlist"
-            )
-        return True
-
-    @torch.no_grad()
-    def _shortlist(
-        self, plist: PhraseList, encoded: Tuple[Tensor, Tensor], options: DecodingOptions
-    ) -> Tensor:
-        """[B, N] bool: each utterance's ``options.shortlist`` phrases of ``plist`` that the CTC
-        head spots best in its audio embeddings ``encoded`` (:func:`spot_scores`)."""
-        h, h_lens = encoded
-        scores = spot_scores(
-            self.model.ctc_log_probs(h),
-            h_lens,
-            [plist.token_ids] * h.size(0),
-            blank_id=self.model.blank_id,
-            token_bonus=SHORTLIST_TOKEN_BONUS,
-        )
-        top = scores.topk(int(options.shortlist), dim=1).indices
-        return torch.zeros_like(scores, dtype=torch.bool).scatter_(1, top, True)
-
-    def _entries(self, plist: PhraseList) -> Tensor:
-        """The phrase of each of ``plist``'s phrase vectors (:meth:`Transducer.phrase_entries`):
-        a phrase mask indexed by it is a mask of the vectors."""
-        lengths = torch.tensor([len(t) for t in plist.token_ids], device=self.device)
-        return self.model.phrase_entries(lengths)
 
     @torch.no_grad()
     def _resolve(
@@ -358,22 +299,17 @@ class Transcriber:
         plist: PhraseList,
         options: DecodingOptions,
         transducer_weights: Sequence[Optional[float]],
-        keep: Optional[Tensor] = None,
     ) -> List[List[List[int]]]:
         """The batch's hypotheses with their list slots resolved (:mod:`catt.decode.resolve`)
         under each transducer weight (None: left as the search wrote them); ``encoded``: the
-        audio embeddings the search used, ``keep``: the shortlists [B, N] it used (None: the
-        whole list)."""
+        audio embeddings the search used."""
         h, h_lens = encoded
         log_probs = floor_log_probs(self.model.ctc_log_probs(h), options.resolve_floor)
         rescoring = any(w is not None and w > 0 for w in transducer_weights)
         out: List[List[List[int]]] = [[] for _ in transducer_weights]
         for i, t in enumerate(tokens):
             frames = int(h_lens[i])
-            rescore = None
-            if rescoring:
-                mine = None if keep is None else keep[i]
-                rescore = self._rescorer(h[i : i + 1, :frames], plist, options, mine)
+            rescore = self._rescorer(h[i : i + 1, :frames], plist, options) if rescoring else None
             memo: Dict[Any, Tensor] = {}  # the scores the weights share
             for hyps, weight in zip(out, transducer_weights):
                 if weight is None:
@@ -396,24 +332,11 @@ class Transcriber:
                 )
         return out
 
-    def _rescorer(
-        self,
-        h: Tensor,
-        plist: PhraseList,
-        options: DecodingOptions,
-        keep: Optional[Tensor] = None,
-    ) -> Rescorer:
+    def _rescorer(self, h: Tensor, plist: PhraseList, options: DecodingOptions) -> Rescorer:
         """The transducer's log-likelihood of whole sequences of one utterance, h [1, T', D],
-        decoded with ``plist`` as the search decoded it: with the shortlist ``keep`` [N] bool
-        when it had one (None: the whole list)."""
+        decoded with ``plist`` as the search decoded it."""
         vectors = self._vectors(plist, options)
         pointer = self._pointer(plist, options)
-        ids, keys, mask = plist.token_ids, plist.pointer_keys, None
-        if keep is not None:
-            chosen = keep.nonzero().flatten()
-            ids = [plist.token_ids[k] for k in chosen.tolist()]
-            keys = None if keys is None else keys[:, chosen.to(keys.device)]
-            mask = keep[self._entries(plist)].unsqueeze(0)
         h_len = torch.tensor([h.size(1)], device=h.device)
         # A pointer that spots reads the same spotting scores for every candidate: computed at
         # the first call (an utterance without a list slot never calls).
@@ -422,16 +345,16 @@ class Transcriber:
         def rescore(sequences: List[List[int]]) -> Tensor:
             n = len(sequences)
             if not spots and pointer is not None and self.model.joiner.pointer.spots:
-                spots.append(self.model.phrase_spots(h, h_len, [ids]))
+                spots.append(self.model.phrase_spots(h, h_len, [plist.token_ids]))
             return self.model.sequence_log_likelihood(
                 h.expand(n, -1, -1),
                 h_len.expand(n),
                 sequences,
-                self.model.make_context(vectors, None if mask is None else mask.expand(n, -1), n),
-                [ids] * n if pointer is not None else None,
+                self.model.make_context(vectors, None, n),
+                [plist.token_ids] * n if pointer is not None else None,
                 prune_range=RESCORE_PRUNE_RANGE,
                 spots=spots[0].expand(n, -1) if spots else None,
-                keys=keys,
+                keys=plist.pointer_keys,
             )
 
         return rescore

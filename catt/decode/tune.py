@@ -153,7 +153,6 @@ def tune_weights(
     limit: Optional[int] = None,
     save_to_model: bool = False,
     jobs: int = 1,
-    shortlist: Optional[int] = None,
 ) -> Dict[str, Any]:
     """Decode ``split`` under every setting of the grids and choose the boost and the weight.
 
@@ -161,8 +160,6 @@ def tune_weights(
     ``resolve_transducer``, ``boost_without_resolution``, the no-list scores and every trial's
     ``b_wer``/``u_wer``. ``jobs``:
     the decoding processes (:class:`~catt.decode.decode_set.Decoders`), shared by every search.
-    ``shortlist``: every search with the list reads it (``DecodingOptions.shortlist``); it is
-    part of each trial's file name, kept in the tuning and stored with the weights.
     """
     boosts = _check_grid("boost", boosts)
     transducer_weights = _check_grid("resolve_transducer", transducer_weights)
@@ -180,17 +177,15 @@ def tune_weights(
         deep_biasing=True,
         jobs=jobs,
         decoders=decoders,
-        shortlist=DecodingOptions(shortlist=shortlist).shortlist,  # a bad one fails here
     )
-    listed = f"{distractors}" if shortlist is None else f"{distractors}+shortlist-{shortlist}"
 
     def path(name: str) -> Path:
         return out_dir / f"{name}.jsonl"
 
     def name(boost: float, weight: Optional[float]) -> str:
         if weight is None:
-            return f"deep+boost-{boost:g}+{listed}"
-        return f"deep+boost-{boost:g}+resolve-{weight:g}+{listed}"
+            return f"deep+boost-{boost:g}+{distractors}"
+        return f"deep+boost-{boost:g}+resolve-{weight:g}+{distractors}"
 
     def search(boost: float, weights: Sequence[Optional[float]]) -> None:
         """One search at ``boost`` written under each of ``weights`` (None: unresolved) whose
@@ -245,7 +240,6 @@ def tune_weights(
         "model": str(model_path),
         "split": split,
         "distractors": distractors,
-        "shortlist": shortlist,
         "max_u_wer_rise": max_u_wer_rise,
         "boost": boost,
         "resolve_transducer": choose(weight_trials, base["u_wer"], max_u_wer_rise),
@@ -265,13 +259,12 @@ def tune_weights(
 
 def tuned_decoding(tuning: Dict[str, Any]) -> Dict[str, Any]:
     """The :class:`DecodingOptions` fields a tuning chose: the mode it tuned in, its weights,
-    the boost for the search without resolution and the shortlist it tuned with (None from a
-    tuning that has none).
+    and the boost for the search without resolution (None from a tuning that has none).
 
     >>> tuned_decoding({"boost": 0.5, "resolve_transducer": 0.25, "boost_without_resolution": 1})
     ... # doctest: +NORMALIZE_WHITESPACE
     {'deep_biasing': True, 'boost': 0.5, 'resolve': True, 'resolve_transducer': 0.25,
-     'boost_without_resolution': 1, 'shortlist': None}
+     'boost_without_resolution': 1}
     """
     return {
         "deep_biasing": True,
@@ -279,7 +272,6 @@ def tuned_decoding(tuning: Dict[str, Any]) -> Dict[str, Any]:
         "resolve": True,
         "resolve_transducer": tuning["resolve_transducer"],
         "boost_without_resolution": tuning.get("boost_without_resolution"),
-        "shortlist": tuning.get("shortlist"),
     }
 
 
@@ -298,9 +290,6 @@ def render_tuning(tuning: Dict[str, Any]) -> str:
 
     n, base, bound = tuning["distractors"], tuning["no_context"], tuning["max_u_wer_rise"]
     mode = f"deep biasing + boosting + resolution, list + {n}"
-    if tuning.get("shortlist") is not None:
-        n = f"{n}, shortlist {tuning['shortlist']}"
-        mode = f"{mode}, shortlist {tuning['shortlist']}"
     header = f"| B-WER | U-WER | U-WER within +{bound:g} % |"
     lines = [
         f"{tuning['split']}, no list: B-WER {pct(base['b_wer'])} %, U-WER {pct(base['u_wer'])} %",
