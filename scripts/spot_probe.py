@@ -12,8 +12,8 @@ draws them) is scored by the model's CTC head in two ways, each plus a bonus per
 
 It prints the share of utterances whose said name is among the best ``--top`` phrases (1: the
 best) for each bonus, then the CTC head's greedy output for the first ``--show`` utterances.
-``--top 32 64 128`` measures what a shortlist of that many phrases would keep
-(``DecodingOptions.shortlist``, which ranks by ``spot``). Any model with a CTC head
+``--top 32 64 128`` measures what a shortlist of that many phrases ranked by ``spot`` would
+keep (docs/results.md, "The recipe run whole at ``f44188f``"). Any model with a CTC head
 (``model.ctc_weight`` > 0) will do, with or without the pointer.
 
 python scripts/spot_probe.py exp/smarthome-base/model.pt data/smarthome-base --split dev \\
