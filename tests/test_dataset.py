@@ -96,31 +96,9 @@ def test_shared_distractors_are_one_draw_a_batch_without_the_own_household() -> 
     assert per_utterance.batch_distractors(key="0:cut-0", seed=0) is None
 
 
-def test_similar_distractors_share_a_word_with_a_said_phrase_and_are_not_its_household() -> None:
-    lists = {
-        "h1": ["carl anderson", "noodle lamp", "maria ruiz"],
-        "h2": ["kathy anderson", "bob ray"],
-        "h3": ["anderson lamp", "zoe king"],
-        "h4": ["carl", "maria lopez"],
-    }
-    opts = ContextSamplingOptions(max_distractors=0, drop_positive_prob=0, similar_distractors=2)
-    sampler = ContextSampler(lists, opts)
-    seen = set()
-    for i in range(40):
-        phrases = sampler.sample("h1", ["carl anderson"], key=f"c{i}", seed=0)
-        assert "carl anderson" in phrases
-        similar = set(phrases) - {"carl anderson"}
-        assert len(similar) <= 2 and similar <= {"kathy anderson", "anderson lamp", "carl"}
-        seen |= similar
-    assert seen == {"kathy anderson", "anderson lamp", "carl"}  # each is drawn at some time
-    plain = ContextSampler(lists, ContextSamplingOptions(max_distractors=0, drop_positive_prob=0))
-    assert plain.sample("h1", ["carl anderson"], key="c0", seed=0) == ["carl anderson"]
-
-
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"similar_distractors": -2}, "context.similar_distractors must be >= 0"),
         ({"shared_distractors": "yes"}, "context.shared_distractors must be true or false"),
         ({"max_distractors": -1}, "context.max_distractors must be >= 0"),
         ({"max_distractors": 2.5}, "context.max_distractors must be an integer"),

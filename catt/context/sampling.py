@@ -7,9 +7,7 @@ values), each dropped with probability ``drop_positive_prob`` so the model also 
 bias, plus 0..``max_distractors`` phrases drawn from OTHER households' lists: a draw of their
 own, or with ``shared_distractors`` one draw a batch that all its utterances share
 (:meth:`ContextSampler.batch_distractors`), as each list then adds only its positives to the
-phrases a batch encodes. With ``similar_distractors`` each positive also brings a few phrases of
-other households that share a word with it ("kathy anderson" for "carl anderson"): a random draw
-holds few of them, a user's list of 1,000 holds several.
+phrases a batch encodes.
 
 The list pointer (``biasing.pointer``) may instead see what it sees when decoding, the whole
 household list (``pointer_list: household``): the household's phrases but the positives left out
@@ -69,8 +67,6 @@ class ContextSamplingOptions:
         shared_distractors: one draw of 0..max_distractors distractors a batch, shared by its
             utterances (each leaves out its own household's phrases), not one draw each. A
             batch then encodes its distractors once, not once an utterance.
-        similar_distractors: each phrase the utterance says (dropped or not) brings a uniform
-            0..similar_distractors phrases of other households that share a word with it.
     """
 
     max_distractors: int = 20
@@ -79,15 +75,14 @@ class ContextSamplingOptions:
     pointer_list: str = "sampled"
     wrong_name_prob: float = 0.0
     shared_distractors: bool = False
-    similar_distractors: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("max_distractors", "similar_distractors"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ConfigError(f"context.{name} must be an integer, got {value!r}")
-            if value < 0:
-                raise ConfigError(f"context.{name} must be >= 0, got {value}")
+        if isinstance(self.max_distractors, bool) or not isinstance(self.max_distractors, int):
+            raise ConfigError(
+                f"context.max_distractors must be an integer, got {self.max_distractors!r}"
+            )
+        if self.max_distractors < 0:
+            raise ConfigError(f"context.max_distractors must be >= 0, got {self.max_distractors}")
         prob = self.drop_positive_prob
         if isinstance(prob, bool) or not isinstance(prob, (int, float)) or not 0 <= prob <= 1:
             raise ConfigError(f"context.drop_positive_prob must be in [0, 1], got {prob!r}")
@@ -171,11 +166,6 @@ class ContextSampler:
         self._ordered = {h: list(p) for h, p in household_lists.items()}
         self._lists = {h: frozenset(p) for h, p in household_lists.items()}
         self._pool: List[str] = sorted({p for phrases in household_lists.values() for p in phrases})
-        self._by_word: Dict[str, List[str]] = {}
-        if options.similar_distractors:
-            for phrase in self._pool:  # sorted, so each word's list is too
-                for word in dict.fromkeys(phrase.split()):
-                    self._by_word.setdefault(word, []).append(phrase)
 
     @property
     def pool_size(self) -> int:
@@ -213,9 +203,6 @@ class ContextSampler:
             phrases = kept + self._distractors(rng, own)
         else:
             phrases = kept + [p for p in distractors if p not in own]
-        for similar in self._similar(rng, positives, own):
-            if similar not in phrases:
-                phrases.append(similar)
         rng.shuffle(phrases)
         return phrases
 
@@ -261,19 +248,6 @@ class ContextSampler:
         dropped = set(positives) - set(phrases)
         own = [p for p in self._ordered.get(household or "", []) if p not in dropped]
         return list(dict.fromkeys([*own, *phrases]))
-
-    def _similar(
-        self, rng: random.Random, positives: Sequence[str], exclude: frozenset
-    ) -> List[str]:
-        """``similar_distractors``: for each positive, a few pool phrases sharing a word with it."""
-        most = self.options.similar_distractors
-        out: List[str] = []
-        for positive in positives:
-            words = dict.fromkeys(positive.split())
-            candidates = {p for w in words for p in self._by_word.get(w, ())} - exclude
-            wanted = rng.randint(0, most) if candidates else 0
-            out.extend(rng.sample(sorted(candidates), min(wanted, len(candidates))))
-        return out
 
     def _distractors(self, rng: random.Random, exclude: frozenset) -> List[str]:
         wanted = rng.randint(0, self.options.max_distractors)
