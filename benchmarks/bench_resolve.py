@@ -3,7 +3,8 @@
 One utterance of T encoder frames (3 s of audio at 40 ms a frame), a hypothesis of about 20
 tokens with one contact slot, CTC log-probabilities over a BPE-500 vocabulary, and a list of N
 invented two-word names: :func:`catt.decode.resolve.resolve_spans` scores the candidate
-sequences with the CTC loss, in chunks of 256. A whole slot (``<contact> kobari </contact>``)
+sequences with the CTC loss, in chunks of 256, and counts each one's character edits from the
+CTC head's best path (``--resolve-heard``). A whole slot (``<contact> kobari </contact>``)
 has N candidates; half a slot (``callkob </contact>``, its opening tag missing) has one per
 phrase, start boundary and slot type. "rescore" is the transducer's part
 (``--resolve-transducer``): the log-likelihood of the CTC head's ``RESCORED`` best sequences of
@@ -52,7 +53,14 @@ def _case(phrases: int, slot: str, T: int, V: int) -> Tuple[Callable[[], Any], i
     import torch
 
     from catt.decode.options import DecodingOptions
-    from catt.decode.resolve import SlotTokens, resolve_spans, slot_regions
+    from catt.decode.resolve import (
+        SlotTokens,
+        best_path,
+        heard_scorer,
+        resolve_spans,
+        slot_regions,
+    )
+    from catt.decode.transcriber import Transcript
 
     with tempfile.TemporaryDirectory() as folder:
         tok = make_tokenizer(Path(folder), V)
@@ -64,10 +72,17 @@ def _case(phrases: int, slot: str, T: int, V: int) -> Tuple[Callable[[], Any], i
     torch.manual_seed(0)
     log_probs = torch.log_softmax(torch.randn(T, tok.vocab_size) * 3, dim=-1)
 
+    def words(seq: Any) -> str:
+        return Transcript.from_tagged(tok.decode(list(seq))).text
+
     def run() -> Any:
-        return resolve_spans(
-            hyp, log_probs, ids, toks, blank_id=tok.blank_id, bonus=bonus, char_bonus=char_bonus
+        heard = heard_scorer(
+            words(best_path(log_probs, tok.blank_id)), words, DecodingOptions.resolve_heard
         )
+        return resolve_spans(
+            hyp, log_probs, ids, toks, blank_id=tok.blank_id, bonus=bonus, char_bonus=char_bonus,
+            heard=heard,
+        )  # fmt: skip
 
     (alternatives,) = slot_regions(hyp, toks)
     return run, phrases * sum(len(pairs) for _, _, pairs in alternatives)

@@ -112,6 +112,7 @@ def _condition_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
         resolve_bonus=args.resolve_bonus,
         resolve_char_bonus=args.resolve_char_bonus,
         resolve_floor=args.resolve_floor,
+        resolve_heard=args.resolve_heard,
         resolve_transducer=args.resolve_transducer,
         pointer=args.pointer,
         closed_slots=args.closed_slots,
@@ -233,6 +234,7 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
         resolve_bonus=args.resolve_bonus,
         resolve_char_bonus=args.resolve_char_bonus,
         resolve_floor=args.resolve_floor,
+        resolve_heard=args.resolve_heard,
         resolve_transducer=args.resolve_transducer,
         closed_slots=args.closed_slots,
         boost_back_to_back=args.boost_back_to_back,
@@ -307,6 +309,13 @@ def _add_search_arguments(p: argparse.ArgumentParser, tuned: bool = False) -> No
         default=default("resolve_floor"),
         help="weight of the uniform distribution mixed into the CTC head's when resolving, "
         "0-1 (0: off): a spelling the head did not learn costs at most log(floor / V) a frame",
+    )
+    p.add_argument(
+        "--resolve-heard",
+        type=float,
+        default=default("resolve_heard"),
+        help="score lost per character edit between a candidate and what the CTC head heard "
+        "with no list, its best path, when resolving (0: off)",
     )
     p.add_argument(
         "--resolve-transducer",

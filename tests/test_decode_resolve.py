@@ -216,6 +216,25 @@ def test_the_floor_lets_a_name_spelt_another_way_win() -> None:
     assert out == [OPEN, 8, 11, 10, CLOSE]
 
 
+def test_what_the_head_heard_lets_a_name_spelt_another_way_win() -> None:
+    # The CTC head prefers the wrong name 6 7 over the said one 8 11, which the head spells
+    # another way; counted in edits against what it heard, the said one is nearer.
+    logp = frames([OPEN, 8, 9, CLOSE])
+    for frame, tokens in ((2, [8, 6]), (4, [9, 7])):  # a frame the head hears two ways
+        logp[frame] = torch.log_softmax(torch.zeros(V).index_fill(0, torch.tensor(tokens), 5.0), -1)
+    hyp, phrases = [OPEN, 9, CLOSE], [[8, 11], [6, 7]]
+    edits = {8: 0, 11: 1, 6: 2, 7: 1}  # each token's distance from what the head heard
+
+    def heard(sequences: List[List[int]]) -> Tensor:
+        return -3.0 * torch.tensor([float(sum(edits.get(t, 0) for t in s)) for s in sequences])
+
+    def run(**kwargs: Any) -> List[int]:
+        return resolve_spans(hyp, logp, phrases, TAGS, blank_id=BLANK, bonus=0.0, **kwargs)
+
+    assert run() == [OPEN, 6, 7, CLOSE]
+    assert run(heard=heard) == [OPEN, 8, 11, CLOSE]
+
+
 def test_the_transducer_rescores_the_best_ctc_candidates() -> None:
     logp = frames([OPEN, 8, CLOSE])  # the CTC head hears phrase [8]
     hyp = [OPEN, 7, CLOSE]
@@ -285,6 +304,12 @@ def test_bad_resolve_bonus(value) -> None:
 def test_bad_resolve_char_bonus(value) -> None:
     with pytest.raises(InvalidOptionError, match="resolve_char_bonus"):
         DecodingOptions(resolve_char_bonus=value)
+
+
+@pytest.mark.parametrize("value", [-1.0, math.inf, "2", True])
+def test_bad_resolve_heard(value) -> None:
+    with pytest.raises(InvalidOptionError, match="resolve_heard"):
+        DecodingOptions(resolve_heard=value)
 
 
 @pytest.mark.parametrize("value", [-0.1, 1.0, math.nan, "0.1", True])
@@ -360,6 +385,22 @@ def test_transcriber_resolves_with_the_list(tokenizer: Tokenizer) -> None:
     typed = [Phrase("steven lee", slot="device"), Phrase("stephen fitzgerald", slot="contact")]
     out = t.decode_features(feats, typed, resolved)[0]
     assert (out.slots[0].type, out.slots[0].value) == ("device", "steven lee")
+
+
+def test_transcriber_scores_edits_from_the_ctc_heads_best_path(tokenizer: Tokenizer) -> None:
+    said = "<intent:call_contact> call <contact> steven lee </contact>"
+    model = CtcFrameModel(tokenizer.vocab_size, tokenizer.encode(said))
+    t = Transcriber(model, tokenizer)
+    logp = model.ctc_log_probs(torch.zeros(1, 40, 8))[0]
+    candidates = [
+        said,
+        "<intent:call_contact> call <contact> stephen lee </contact>",  # ph for v: 2 edits
+        "<intent:call_contact> <contact> steven lee </contact>",  # 'call ' left out: 5
+    ]
+    heard = t._heard(logp, 2.0)
+    assert heard is not None and t._heard(logp, 0.0) is None
+    scores = heard([tokenizer.encode(c) for c in candidates])
+    assert scores.tolist() == [0.0, -4.0, -10.0]
 
 
 def test_transcriber_without_ctc_head_says_so(tokenizer: Tokenizer) -> None:

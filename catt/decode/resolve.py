@@ -37,6 +37,15 @@ before resolving (``DecodingOptions.resolve_floor``, :func:`floor_log_probs`): m
 uniform distribution, no token costs more than ``log(floor / V)`` at a frame, and a phrase pays
 for a spelling the head did not expect about as much as for a sound it did not hear.
 
+What the head heard with no list weighs in too (``heard``, ``DecodingOptions.resolve_heard``):
+its best path (each frame's likeliest token, repeats merged, blanks dropped) spells what it
+heard, and each candidate loses ``resolve_heard`` per character edit between its words and
+those. The CTC score charges a spelling the head did not expect at every frame of it: for
+``send a message to carl anderson``, which the head hears as ``karl andersen``, the ``c``
+costs ``carl anderson`` more than ``kathy anderson`` loses on ``thy``, and a list of 1,000
+that holds ``kathy anderson`` gets the name wrong. Counted in edits, ``carl`` is one from
+``karl`` and ``kathy`` three. The term is the same whatever the list holds.
+
 The transducer can weigh in too (``transducer_weight`` above 0, as joint CTC/attention decoding
 weighs two heads): its log-likelihood of each of the CTC head's ``RESCORED`` best candidates,
 summed over the alignments of its pruned lattice and computed with the list, its label history
@@ -59,6 +68,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
+from rapidfuzz.distance import Levenshtein
 from torch import Tensor
 
 from catt.context.sampling import BIASED_SLOT_TYPES
@@ -66,6 +76,8 @@ from catt.text.tokenizer import Tokenizer
 
 __all__ = [
     "MAX_WORDS",
+    "best_path",
+    "heard_scorer",
     "RESCORED",
     "RESCORE_PRUNE_RANGE",
     "Rescorer",
@@ -169,6 +181,33 @@ def ctc_scores(
     return torch.cat(out) if out else torch.zeros(0, device=device)
 
 
+def best_path(log_probs: Tensor, blank_id: int) -> List[int]:
+    """The CTC head's best path: each frame's likeliest token, repeats merged, blanks dropped.
+
+    >>> lp = torch.log(torch.tensor([[0.1, 0.9], [0.2, 0.8], [0.9, 0.1], [0.3, 0.7]]))
+    >>> best_path(lp, blank_id=0)
+    [1, 1]
+    """
+    ids = log_probs.argmax(dim=-1).tolist()
+    return [t for k, t in enumerate(ids) if t != blank_id and (k == 0 or ids[k - 1] != t)]
+
+
+def heard_scorer(heard: str, words: Callable[[Sequence[int]], str], weight: float) -> Rescorer:
+    """Scores of whole token sequences: ``-weight`` per character edit between their words
+    (``words`` of their ids) and ``heard``, the words of the CTC head's :func:`best_path`.
+
+    >>> words = {(1,): "call karl", (2,): "call carl", (3,): "call kathy"}.__getitem__
+    >>> heard_scorer("call karl", lambda ids: words(tuple(ids)), 2.0)([[1], [2], [3]])
+    tensor([ 0., -2., -6.])
+    """
+
+    def score(sequences: List[List[int]]) -> Tensor:
+        edits = [Levenshtein.distance(words(s), heard) for s in sequences]
+        return 0.0 - weight * torch.tensor(edits, dtype=torch.float)  # 0, not -0, for none
+
+    return score
+
+
 def floor_log_probs(log_probs: Tensor, floor: float) -> Tensor:
     """``log((1 - floor) * p + floor / V)`` for CTC log-probabilities ``log p`` [..., V]: each
     frame's distribution mixed with the uniform one, so no token costs more than
@@ -246,6 +285,7 @@ def resolve_spans(
     transducer_weight: float = 0.0,
     max_words: int = MAX_WORDS,
     memo: Optional[Dict[Any, Tensor]] = None,
+    heard: Optional[Rescorer] = None,
 ) -> List[int]:
     """The hypothesis ``tokens`` with each list slot's value replaced by the best-scoring phrase.
 
@@ -264,6 +304,8 @@ def resolve_spans(
         memo: scores kept from earlier calls on the same utterance, list and bonuses (another
             ``transducer_weight``): a slot whose candidates were scored already is not scored
             again, so resolving under several weights costs little more than under one.
+        heard: whole token sequences -> [S] scores added to both heads' (as the length bonus
+            is): the agreement of each with what the CTC head heard (see the module docstring).
 
     Returns:
         The resolved token ids (``tokens`` itself when there is no list slot, no list, or no
@@ -289,14 +331,17 @@ def resolve_spans(
         # The candidates follow from the tokens so far and the slot: the key of their scores.
         key = (tuple(out), n)
         if key not in memo:
-            length = toks.length_bonus(candidates, bonus, char_bonus).to(log_probs.device)
+            # What both heads' scores get: the length bonus, and the agreement with the heard.
+            added = toks.length_bonus(candidates, bonus, char_bonus).to(log_probs.device)
+            if heard is not None:
+                added = added + heard(candidates).to(added)
             ctc = ctc_scores(log_probs, candidates, blank_id=blank_id, bonus=0.0)
-            memo[key], memo["length", key] = ctc + length, length
+            memo[key], memo["added", key] = ctc + added, added
         scores = memo[key]
         if rescore is not None and transducer_weight > 0:
             if ("transducer", key) not in memo:
-                length = memo["length", key]
-                memo["transducer", key] = _transducer_scores(scores, candidates, rescore, length)
+                added = memo["added", key]
+                memo["transducer", key] = _transducer_scores(scores, candidates, rescore, added)
             scores = _mixed(scores, memo["transducer", key], transducer_weight)
         best = int(torch.argmax(scores))
         if torch.isfinite(scores[best]):
@@ -305,17 +350,18 @@ def resolve_spans(
 
 
 def _transducer_scores(
-    scores: Tensor, candidates: List[List[int]], rescore: Rescorer, length: Tensor
+    scores: Tensor, candidates: List[List[int]], rescore: Rescorer, added: Tensor
 ) -> Tensor:
-    """The transducer's score (plus each candidate's ``length`` bonus) of the ``RESCORED``
-    candidates best by ``scores`` (the CTC head's), -inf for the others."""
+    """The transducer's score (plus what each candidate's CTC score got, ``added``: the length
+    bonus and the agreement with the heard) of the ``RESCORED`` candidates best by ``scores``
+    (the CTC head's), -inf for the others."""
     top = torch.topk(scores, min(RESCORED, scores.numel())).indices
     top = top[torch.isfinite(scores[top])]
     out = torch.full_like(scores, -math.inf)
     if top.numel() == 0:
         return out
     chosen = [candidates[j] for j in top.tolist()]
-    out[top] = rescore(chosen).to(scores) + length[top].to(scores)
+    out[top] = rescore(chosen).to(scores) + added[top].to(scores)
     return out
 
 

@@ -33,7 +33,9 @@ from catt.decode.resolve import (
     RESCORE_PRUNE_RANGE,
     Rescorer,
     SlotTokens,
+    best_path,
     floor_log_probs,
+    heard_scorer,
     resolve_spans,
 )
 from catt.decode.search import encode_phrase_list, greedy_search, modified_beam_search
@@ -310,6 +312,7 @@ class Transcriber:
         for i, t in enumerate(tokens):
             frames = int(h_lens[i])
             rescore = self._rescorer(h[i : i + 1, :frames], plist, options) if rescoring else None
+            heard = self._heard(log_probs[i, :frames], options.resolve_heard)
             memo: Dict[Any, Tensor] = {}  # the scores the weights share
             for hyps, weight in zip(out, transducer_weights):
                 if weight is None:
@@ -328,9 +331,23 @@ class Transcriber:
                         rescore=rescore,
                         transducer_weight=weight,
                         memo=memo,
+                        heard=heard,
                     )
                 )
         return out
+
+    def _heard(self, log_probs: Tensor, weight: float) -> Optional[Rescorer]:
+        """:func:`~catt.decode.resolve.heard_scorer` of one utterance's CTC log_probs [T, V]
+        (None when ``weight`` is 0)."""
+        if weight == 0:
+            return None
+        return heard_scorer(
+            self._words(best_path(log_probs, self.model.blank_id)), self._words, weight
+        )
+
+    def _words(self, ids: Sequence[int]) -> str:
+        """The words of token ids, tags left out."""
+        return Transcript.from_tagged(self.tokenizer.decode(list(ids))).text
 
     def _rescorer(self, h: Tensor, plist: PhraseList, options: DecodingOptions) -> Rescorer:
         """The transducer's log-likelihood of whole sequences of one utterance, h [1, T', D],
