@@ -32,6 +32,9 @@ CALL_0 = "<call_contact> call <contact> steven fitzgeral </contact> now please"
 CALL_1 = "<call_contact> call <contact> stephen fitzgeral </contact> now please"
 LIGHTS_0 = "<dim> turn the light down a bit"
 LIGHTS_2 = "<dim> turn the light down a bid"
+# Each utterance is written this many times, so that one B-word mended is 20 errors fewer: more
+# than one standard error (the boosts' ties, :func:`catt.decode.tune.choose`).
+COPIES = 20
 HEARD = {
     "no-context": (CALL_0, LIGHTS_0),
     (0.5, 0.25): (CALL_0, LIGHTS_0),
@@ -77,8 +80,10 @@ def decodes(monkeypatch: pytest.MonkeyPatch) -> List[Dict[str, Any]]:
             # a setting the story leaves out hears what the default weight does
             call, lights = HEARD.get(key) or HEARD[(settings["boost"], 0.25)]
             written = {**settings, "resolve": weight is not None}
-            text = _line("u1", REF_CALL, call, name, **written)
-            text += _line("u2", REF_LIGHTS, lights, name, **written)
+            text = ""
+            for k in range(COPIES):
+                text += _line(f"u1-{k}", REF_CALL, call, name, **written)
+                text += _line(f"u2-{k}", REF_LIGHTS, lights, name, **written)
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             Path(path).write_text(text, encoding="utf-8")
         return Path(out_path)
@@ -183,6 +188,18 @@ def test_choose_rebases_the_bound_on_the_least_harm_when_none_is_allowed(
     # a word more on dev (3.10 against 3.07, within 5 %) does not cost the lower B-WER
     trials = [Trial(0.0, 4.4, 3.07), Trial(0.25, 4.0, 3.10), Trial(0.5, 3.0, 3.3)]
     assert choose(trials, base_u_wer=2.9, max_rise=5.0) == 0.25
+
+
+def test_the_gentlest_boost_within_one_standard_error_of_the_fewest_errors() -> None:
+    # 29 errors at 1.5: 30 and 34 are within sqrt(29) = 5.4 of it, 35 is not
+    trials = [Trial(0.5, 2.7, 2.7, 35), Trial(1.0, 2.4, 2.9, 34), Trial(1.5, 2.3, 2.8, 29)]
+    assert choose(trials, 3.1, 5.0) == 1.5
+    assert choose(trials, 3.1, 5.0, gentlest_within_noise=True) == 1.0
+    # only among the values U-WER allows, and only where the errors were counted
+    trials[1] = Trial(1.0, 2.4, 3.5, 30)
+    assert choose(trials, 3.1, 5.0, gentlest_within_noise=True) == 1.5
+    uncounted = [Trial(0.5, 2.4, 2.7), Trial(1.0, 2.3, 2.7)]
+    assert choose(uncounted, 3.1, 5.0, gentlest_within_noise=True) == 1.0
 
 
 def test_the_account_says_when_no_value_kept_u_wer_within_the_bound() -> None:
