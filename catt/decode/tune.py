@@ -312,31 +312,32 @@ def render_tuning(tuning: Dict[str, Any]) -> str:
 
     def rows(trials: List[Dict[str, Any]]) -> List[str]:
         return [
-            f"| {t['value']:g} | {pct(t['b_wer'])} | {pct(t['u_wer'])} | "
-            f"{'yes' if t['u_wer_allowed'] else 'no'} |"
+            f"| {t['value']:g} | {pct(t['b_wer'])} | {t.get('b_errors', '-')} | "
+            f"{pct(t['u_wer'])} | {'yes' if t['u_wer_allowed'] else 'no'} |"
             for t in trials
         ]
 
     n, base, bound = tuning["distractors"], tuning["no_context"], tuning["max_u_wer_rise"]
     mode = f"deep biasing + boosting + resolution, list + {n}"
-    header = f"| B-WER | U-WER | U-WER within +{bound:g} % |"
+    header = f"| B-WER | B errors | U-WER | U-WER within +{bound:g} % |"
     lines = [
         f"{tuning['split']}, no list: B-WER {pct(base['b_wer'])} %, U-WER {pct(base['u_wer'])} %",
         "",
         f"| boost ({mode}, transducer weight {tuning['boost_trials_weight']:g}) {header}",
-        "|---|---|---|---|",
+        "|---|---|---|---|---|",
         *rows(tuning["boost_trials"]),
         "",
         f"| transducer weight ({mode}, boost {tuning['boost']:g}) {header}",
-        "|---|---|---|---|",
+        "|---|---|---|---|---|",
         *rows(tuning["resolve_transducer_trials"]),
         "",
         f"| boost (deep biasing + boosting, list + {n}, no resolution) {header}",
-        "|---|---|---|---|",
+        "|---|---|---|---|---|",
         *rows(tuning["boost_without_resolution_trials"]),
         "",
         f"chosen: boost {tuning['boost']:g}, transducer weight {tuning['resolve_transducer']:g}; "
-        f"without resolution, boost {tuning['boost_without_resolution']:g}",
+        f"without resolution, boost {tuning['boost_without_resolution']:g} (of the boosts within "
+        "one standard error, the square root, of the fewest B errors, the smallest)",
     ]
     tables = (
         ("boost_trials", "boost", ""),
