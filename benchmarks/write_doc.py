@@ -408,11 +408,12 @@ def resolve_section(r: Optional[Dict[str, Any]]) -> List[str]:
     return [
         f"One contact slot resolved against N invented names (`--resolve`): the candidate token "
         f"sequences scored by the CTC loss against T={s['T']} frames (3 s of audio) over "
-        f"V={s['V']} tokens, {r['threads']} thread(s). A whole slot has N candidates; half a slot "
-        "(a closing tag whose opening tag the search left out) has one per phrase, possible start "
-        f"and slot type, here {half['candidates'] // half['phrases']} N. This is paid per slot "
-        "the search wrote, on top of the search; the CTC log-probabilities reuse the search's "
-        "encoder output.",
+        f"V={s['V']} tokens, and each one's character edits from the CTC head's best path "
+        f"(`--resolve-heard`), {r['threads']} thread(s). A whole slot has N candidates; half a "
+        "slot (a closing tag whose opening tag the search left out) has one per phrase, "
+        f"possible start and slot type, here {half['candidates'] // half['phrases']} N. This is "
+        "paid per slot the search wrote, on top of the search; the CTC log-probabilities reuse "
+        "the search's encoder output.",
         "",
         *rescoring,
         *table(["phrases", *(heads[k] for k in kinds), "peak MB"], rows),
@@ -539,9 +540,11 @@ METHOD = """\
   token, so a list of N phrases is attended to as about 4 N entries.
 - **List resolution** (`bench_resolve.py`): random CTC log-probabilities (the scoring cost
   does not depend on them), a tagged hypothesis of about 20 tokens with one contact slot, whole
-  or half, and `catt.decode.resolve.resolve_spans` with the default bonus; the sequences are
-  scored 256 at a time. The transducer rescoring times `Transducer.sequence_log_likelihood` on
-  random audio embeddings (its cost depends on their length, not their values).
+  or half, and `catt.decode.resolve.resolve_spans` with the default bonus and edits from the
+  best path (each candidate's words decoded by the tokenizer, `rapidfuzz`'s Levenshtein
+  distance); the sequences are scored 256 at a time. The transducer rescoring times
+  `Transducer.sequence_log_likelihood` on random audio embeddings (its cost depends on their
+  length, not their values).
 - **int8** (`bench_model.py`): `torch.quantization.quantize_dynamic` of the `nn.Linear` layers
   (attention output projections, LSTMs, convolutions, embeddings stay float). The int8 file size
   is the quantized state dict plus the tokenizer. The accuracy check reads the demo's trained
