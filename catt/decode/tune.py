@@ -23,7 +23,7 @@ within ``max_u_wer_rise`` percent (relative) of (1), the goal's own bound. When 
 list raises U-WER whatever the value: the bound is then taken from the trial with the lowest
 U-WER instead of (1), so that a difference of a word or two on dev does not cost the B-WER the
 list is for. Ties go to the smaller value, the gentler setting. For the boosts a tie is wider:
-a boost whose dev B errors exceed the fewest by less than their square root (one standard
+a boost whose dev B errors exceed the fewest by at most their square root (one standard
 error, counting errors as Poisson) is as good on dev, and the smallest such boost is kept, since
 a larger boost biases unrelated words more. On the smart-home base model, dev's 29 B errors at
 boost 1.5 against 30 at 1 and 32 at 0.5 chose 1.5, at which English U-WER rose 14 % over no
