@@ -99,7 +99,7 @@ class DecodingOptions:
     def __post_init__(self) -> None:
         if isinstance(self.beam, bool) or not isinstance(self.beam, int) or self.beam < 1:
             raise InvalidOptionError(f"beam must be an integer >= 1, got {self.beam!r}")
-        for name in ("boost", "boost_without_resolution"):
+        for name in ("boost", "boost_without_resolution", "resolve_heard"):
             b = getattr(self, name)
             if b is None and name == "boost_without_resolution":  # None: the boost
                 continue
@@ -135,14 +135,6 @@ class DecodingOptions:
             if isinstance(b, bool) or not isinstance(b, (int, float)) or not math.isfinite(b):
                 raise InvalidOptionError(f"{name} must be a finite number, got {b!r}")
             object.__setattr__(self, name, float(b))
-        rh = self.resolve_heard
-        if (
-            isinstance(rh, bool)
-            or not isinstance(rh, (int, float))
-            or not (math.isfinite(rh) and rh >= 0)
-        ):
-            raise InvalidOptionError(f"resolve_heard must be a finite number >= 0, got {rh!r}")
-        object.__setattr__(self, "resolve_heard", float(rh))
         rf = self.resolve_floor
         if isinstance(rf, bool) or not isinstance(rf, (int, float)) or not 0 <= rf < 1:
             raise InvalidOptionError(f"resolve_floor must be in [0, 1), got {rf!r}")
