@@ -36,9 +36,10 @@ class DecodingOptions:
         resolve_bonus: score per token in that comparison (log-probability units); with
             ``resolve_char_bonus`` it offsets the CTC preference for short phrases.
         resolve_char_bonus: score per character the tokens spell (a word's start counts as
-            one); why both, :mod:`catt.decode.resolve`. 4 per token and 1.5 per character are
-            the best dev pair for the smart-home base model: 23 B errors on its dev split
-            (list + 100), against 32 for the best bonus per token alone (docs/results.md).
+            one); why both, :mod:`catt.decode.resolve`. 4 per token and 1.5 per character were
+            the best dev pair for the smart-home base model before ``resolve_heard``: 23 B
+            errors on its dev split (list + 100), against 32 for the best bonus per token
+            alone. With ``resolve_heard`` 4, 3 per character does best (docs/results.md).
         resolve_floor: the CTC head's frame distributions are mixed with the uniform one at
             this weight, in [0, 1), before it scores the list: a token the head did not expect
             (a name spelt another way than in training) then costs at most ``log(floor / V)``
@@ -49,8 +50,8 @@ class DecodingOptions:
             CTC head heard with no list, its best path (:mod:`catt.decode.resolve`); 0 turns it
             off. The CTC score charges a spelling the head did not expect (``carl`` heard as
             ``karl``) at every frame; counted in edits it is one. On the smart-home base
-            model's dev split, 2 takes list + 1,000 from 53 B errors to 43 and list + 100 from
-            32 to 30 (docs/results.md).
+            model's dev split, 2 took list + 1,000 from 53 B errors to 43 and list + 100 from
+            32 to 30; 4 with 3 per character takes them to 39 and 23 (docs/results.md).
         resolve_transducer: the transducer's weight against the CTC head's when resolving, in
             [0, 1]: it rescores the CTC head's best candidates with the list, its label history
             and biasing (:mod:`catt.decode.resolve`). 0: the CTC head alone. 0.25 helps or
@@ -88,9 +89,9 @@ class DecodingOptions:
     max_symbols: int = 3
     resolve: bool = False
     resolve_bonus: float = 4.0
-    resolve_char_bonus: float = 1.5
+    resolve_char_bonus: float = 3.0
     resolve_floor: float = 0.001
-    resolve_heard: float = 2.0
+    resolve_heard: float = 4.0
     resolve_transducer: float = 0.25
     closed_slots: bool = True
     boost_back_to_back: bool = False
