@@ -550,6 +550,7 @@ class StepStats:
     simple_loss: float
     pruned_loss: float
     ctc_loss: float
+    char_loss: float
     grad_norm: float
     num_tokens: int
     skipped: bool
@@ -582,6 +583,11 @@ class Trainer:
             "vocab_size": self.tokenizer.vocab_size,
             "blank_id": self.tokenizer.blank_id,
         }
+        char_head = self.model_dict.get("char_head")
+        if isinstance(char_head, Mapping) and char_head.get("hidden"):
+            # The character head's outputs: the tokenizer's characters and a blank.
+            chars = len(self.tokenizer.characters) + 1
+            self.model_dict["char_head"] = {**char_head, "num_chars": chars}
         self.model_config = ModelConfig.from_dict(self.model_dict)
         _seed_everything(self.opts.seed)
         self.model = build_model(self.model_config).to(self.device)
@@ -589,6 +595,13 @@ class Trainer:
         if self.opts.trainable is not None:
             freeze_all_but(self.model, self.opts.trainable)
         trained = [p for p in self.model.parameters() if p.requires_grad]
+        # Only the character head trained: the transducer's losses, which nothing trained
+        # reads, are not computed (training or validation).
+        self.trains_transducer = any(
+            p.requires_grad
+            for n, p in self.model.named_parameters()
+            if not n.startswith("char_head.")
+        )
         self.optimizer = torch.optim.Adam(trained, lr=self.opts.lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer,
@@ -689,12 +702,13 @@ class Trainer:
         if self.model_config.loss == "full":  # (full_loss, 0): no warm-up between two losses
             simple_scale, pruned_scale = 1.0, 0.0
         with_context = self.step >= self.opts.context_start_step
-        simple, pruned, ctc = self._forward(batch, with_context)
+        simple, pruned, ctc, chars = self._forward(batch, with_context)
         num_tokens = sum(len(t) for t in batch["tokens"])
         ctc_weight = self.model_config.ctc_weight
-        loss = (simple_scale * simple + pruned_scale * pruned + ctc_weight * ctc) / max(
-            num_tokens, 1
-        )
+        char_weight = self.model_config.char_head.weight
+        loss = (
+            simple_scale * simple + pruned_scale * pruned + ctc_weight * ctc + char_weight * chars
+        ) / max(num_tokens, 1)
         finite = self._all_finite(loss)
         grad_norm = math.nan
         if finite:
@@ -725,6 +739,7 @@ class Trainer:
             simple_loss=float(simple.detach()) / n,
             pruned_loss=float(pruned.detach()) / n,
             ctc_loss=float(ctc.detach()) / n,
+            char_loss=float(chars.detach()) / n,
             grad_norm=grad_norm,
             num_tokens=num_tokens,
             skipped=skipped,
@@ -742,6 +757,8 @@ class Trainer:
             lm_scale=self.opts.lm_scale,
             pointer_lists=batch.get("pointer_lists") if with_context else None,
             history=batch.get("history") if with_context else None,
+            chars=batch.get("chars") if self.model.char_head is not None else None,
+            transducer=self.trains_transducer,
         )
 
     def _all_finite(self, loss: torch.Tensor) -> bool:
@@ -772,12 +789,13 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> Optional[Dict[str, float]]:
-        """Per-token dev losses over all ranks: simple, pruned, ctc, and ``loss``, the transducer
-        loss after warm-up (0.5 simple + pruned; the full loss with ``loss: full``)."""
+        """Per-token dev losses over all ranks: simple, pruned, ctc, chars (the character
+        head's), and ``loss``, the transducer loss after warm-up (0.5 simple + pruned; the full
+        loss with ``loss: full``)."""
         if self.valid_loader is None:
             return None
         self.model.eval()
-        totals = torch.zeros(4, dtype=torch.float64)
+        totals = torch.zeros(5, dtype=torch.float64)
         with_context = self.step >= self.opts.context_start_step
         for batch in self.valid_loader:
             losses = self._forward(batch, with_context)
@@ -788,10 +806,16 @@ class Trainer:
             dist.all_reduce(totals)
             totals = totals.cpu()
         set_train_mode(self.model, self.opts.trainable)
-        n = max(float(totals[3]), 1.0)
-        simple, pruned, ctc = (float(t) / n for t in totals[:3])
+        n = max(float(totals[4]), 1.0)
+        simple, pruned, ctc, chars = (float(t) / n for t in totals[:4])
         loss = simple if self.model_config.loss == "full" else 0.5 * simple + pruned
-        return {"loss": loss, "simple_loss": simple, "pruned_loss": pruned, "ctc_loss": ctc}
+        return {
+            "loss": loss,
+            "simple_loss": simple,
+            "pruned_loss": pruned,
+            "ctc_loss": ctc,
+            "char_loss": chars,
+        }
 
     # -- checkpoints
 
@@ -961,14 +985,15 @@ class Trainer:
         if self.dist.is_main and (self.step % o.log_every == 0 or stats.skipped):
             lr = self.scheduler.get_last_lr()[0]
             logger.info(
-                "epoch %d step %d: loss %.4f (simple %.4f, pruned %.4f, ctc %.4f) lr %.2e "
-                "grad-norm %.2f batch %d utts, %.1f s into the epoch",
+                "epoch %d step %d: loss %.4f (simple %.4f, pruned %.4f, ctc %.4f, chars %.4f) "
+                "lr %.2e grad-norm %.2f batch %d utts, %.1f s into the epoch",
                 self.epoch,
                 self.step,
                 stats.loss,
                 stats.simple_loss,
                 stats.pruned_loss,
                 stats.ctc_loss,
+                stats.char_loss,
                 lr,
                 stats.grad_norm,
                 len(batch["tokens"]),
@@ -981,6 +1006,7 @@ class Trainer:
                     "simple_loss": stats.simple_loss,
                     "pruned_loss": stats.pruned_loss,
                     "ctc_loss": stats.ctc_loss,
+                    "char_loss": stats.char_loss,
                     "lr": lr,
                     "grad_norm": stats.grad_norm,
                     "skipped_batches": self.skipped,
@@ -996,12 +1022,13 @@ class Trainer:
         losses = self.validate()
         if losses is not None and self.dist.is_main:
             logger.info(
-                "step %d: dev loss %.4f (simple %.4f, pruned %.4f, ctc %.4f)",
+                "step %d: dev loss %.4f (simple %.4f, pruned %.4f, ctc %.4f, chars %.4f)",
                 self.step,
                 losses["loss"],
                 losses["simple_loss"],
                 losses["pruned_loss"],
                 losses["ctc_loss"],
+                losses["char_loss"],
             )
             self._scalars("valid", losses)
 

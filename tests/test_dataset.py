@@ -167,8 +167,8 @@ def test_batch_has_the_contract_keys_and_shapes(fake_corpus: Path) -> None:
     dataset, cuts, tokenizer = _dataset(fake_corpus, drop_positive_prob=0.0)
     subset = CutSet.from_cuts(list(cuts)[:8])
     batch = dataset[subset]
-    keys = {"features", "feature_lens", "tokens", "context", "pointer_lists", "history", "cuts"}
-    assert set(batch) == keys
+    keys = {"features", "feature_lens", "tokens", "context", "pointer_lists", "history", "chars"}
+    assert set(batch) == keys | {"cuts"}
     assert batch["pointer_lists"] is None  # the pointer sees the layers' lists
     assert batch["history"] is None  # the predictor reads the references
     feats, lens = batch["features"], batch["feature_lens"]
@@ -177,8 +177,11 @@ def test_batch_has_the_contract_keys_and_shapes(fake_corpus: Path) -> None:
     assert lens.dtype == torch.long
     assert lens.tolist() == [c.num_frames for c in ordered]
     assert lens.tolist() == sorted(lens.tolist(), reverse=True)
-    for cut, toks in zip(ordered, batch["tokens"]):
+    for cut, toks, chars in zip(ordered, batch["tokens"], batch["chars"]):
         assert tokenizer.decode(toks) == cut_tagged_text(cut)
+        # the character head's targets: the words alone, letter by letter
+        words = " ".join(w for w in cut_tagged_text(cut).split() if not w.startswith("<"))
+        assert tokenizer.decode_chars(chars) == words and 0 not in chars
     ctx = batch["context"]
     n = ctx.tokens.size(0)
     assert ctx.mask.shape == (8, n) and ctx.lengths.shape == (n,)

@@ -226,7 +226,7 @@ def test_none_layer_has_no_context_parameters_and_ignores_phrases():
 def test_gradients_reach_context_encoder_and_both_biasing_layers(loss):
     model = _model(loss=loss).train()
     features, feature_lens, tokens, context = _batch()
-    simple, pruned, _ = model(features, feature_lens, tokens, context, prune_range=3)
+    simple, pruned, *_ = model(features, feature_lens, tokens, context, prune_range=3)
     assert torch.isfinite(simple) and torch.isfinite(pruned)
     (simple + pruned).backward()
     for part in ("context_encoder", "audio_bias", "label_bias"):
@@ -284,7 +284,7 @@ def test_tiny_model_overfits_a_handful_of_utterances():
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     losses = []
     for step in range(150):
-        simple, pruned, _ = model(features, feature_lens, tokens, None, prune_range=3)
+        simple, pruned, *_ = model(features, feature_lens, tokens, None, prune_range=3)
         scale = min(1.0, step / 30)
         loss = (1 - 0.5 * scale) * simple + (0.1 + 0.9 * scale) * pruned
         opt.zero_grad()
@@ -306,7 +306,7 @@ def test_biasing_learns_to_read_the_phrase_list(bias_on):
     context = ContextBatch.from_lists([[t] for t in tokens])
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     for step in range(200):
-        simple, pruned, _ = model(features, feature_lens, tokens, context, prune_range=3)
+        simple, pruned, *_ = model(features, feature_lens, tokens, context, prune_range=3)
         scale = min(1.0, step / 30)
         loss = (1 - 0.5 * scale) * simple + (0.1 + 0.9 * scale) * pruned
         opt.zero_grad()

@@ -103,7 +103,7 @@ def _losses_and_grads(model: Transducer, reference: bool, monkeypatch) -> List[T
     features, feature_lens, tokens, context = _batch()
     model.zero_grad()
     torch.manual_seed(3)
-    simple, pruned, _ = model(features, feature_lens, tokens, context)
+    simple, pruned, *_ = model(features, feature_lens, tokens, context)
     (simple + pruned).backward()
     grads = [p.grad.clone() for p in model.context_encoder.parameters() if p.grad is not None]
     monkeypatch.undo()
@@ -219,7 +219,7 @@ def mean_layer() -> Iterator[str]:
 def test_layer_without_precompute_still_works(mean_layer: str):
     model = _model(biasing={"layer": mean_layer}).train()
     features, feature_lens, tokens, context = _batch()
-    simple, pruned, _ = model(features, feature_lens, tokens, context)
+    simple, pruned, *_ = model(features, feature_lens, tokens, context)
     (simple + pruned).backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.audio_bias.parameters())
     assert all(

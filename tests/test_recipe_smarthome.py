@@ -74,9 +74,11 @@ def test_micro_recipe_runs_every_stage(tmp_path: Path) -> None:
     assert (ablation / "model.pt").is_file() and (exp / "model.pt").is_file()
 
     # The biasing stage (a model with the list pointer): the pointer goes on learning on the
-    # adapt split, from the model stage 2 trained, and stages 3-4 write beside it.
+    # adapt split, from the model stage 2 trained; then the character head stage trains the
+    # head alone on the train split, from that model, and stages 3-4 write beside it.
     staged = tmp_path / "exp/pointer"
     run_biasing = run + ["--stage", "2", "--exp-dir", str(staged), "--biasing-stage"]
+    run_biasing += ["--char-head"]
     run_biasing += ["--set", "model.biasing.pointer=true", "--set", "train.max_steps=3"]
     done = subprocess.run(run_biasing, cwd=tmp_path, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -89,7 +91,18 @@ def test_micro_recipe_runs_every_stage(tmp_path: Path) -> None:
     assert f"initialized from {staged}/model.pt" in log and "(train.trainable)" in log
     # the phrase keys the stage adds, and the spotting weights (the pointer's own parameters)
     assert "start fresh (joiner.pointer, joiner.pointer.keys." in log
-    report_b = json.loads((staged / "biasing/report.json").read_text())
+    chars = staged / "biasing/char-head"
+    config = yaml.safe_load((chars / "config.yaml").read_text())
+    assert config["data"]["train_split"] == "train"
+    assert config["train"]["trainable"] == ["char_head"]
+    assert config["model"]["biasing"]["pointer_spotting"] is True  # the model it starts from
+    log = (chars / "train.log").read_text()
+    assert f"initialized from {staged}/biasing/model.pt" in log
+    assert "start fresh (char_head.out, char_head.rnn)" in log
+    model = read_model_file(chars / "model.pt")
+    assert model["config"]["char_head"]["num_chars"] > 20  # the letters of the tokenizer
+    assert not (staged / "biasing/report.json").exists()
+    report_b = json.loads((chars / "report.json").read_text())
     assert [c["name"] for c in report_b["conditions"]] == CONDITIONS
     assert json.loads((exp / "report.json").read_text()) == report  # the first run's, untouched
 

@@ -91,6 +91,7 @@ class CattDataset(torch.utils.data.Dataset):
             "context": ContextBatch | None,      # None when no utterance has a phrase
             "pointer_lists": list | None,        # token-id phrase lists of the list pointer
             "history": list | None,              # the predictor's input tokens, if not "tokens"
+            "chars": list[list[int]],            # tokenizer.encode_chars(text) per cut
             "cuts": CutSet,                      # the batch, in the order above
         }
 
@@ -159,6 +160,7 @@ class CattDataset(torch.utils.data.Dataset):
             "context": make_context_batch(lists, self._encode_phrase),
             "pointer_lists": pointer if household else None,
             "history": self._histories(cuts, tokens, pointer),
+            "chars": [self.tokenizer.encode_chars(_supervision(cut).text) for cut in cuts],
             "cuts": cuts,
         }
 

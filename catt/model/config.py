@@ -22,6 +22,7 @@ __all__ = [
     "PredictorConfig",
     "ContextEncoderConfig",
     "BiasingConfig",
+    "CharHeadConfig",
     "ModelConfig",
     "PRESETS",
 ]
@@ -172,11 +173,41 @@ class BiasingConfig:
             )
 
 
+@dataclass(frozen=True)
+class CharHeadConfig:
+    """The character head (:mod:`catt.model.char_head`): a BiLSTM of ``hidden`` units a
+    direction over the audio embeddings and a CTC output over ``num_chars`` (the tokenizer's
+    characters and a blank; training fills it in). ``hidden`` 0: no head. Its CTC loss joins
+    training with ``weight``. List resolution reads it; the search does not."""
+
+    hidden: int = 0
+    num_chars: int = 0
+    weight: float = 1.0
+
+    def validate(self) -> None:
+        for name in ("hidden", "num_chars"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ModelConfigError(f"char_head.{name} must be an integer >= 0, got {value!r}")
+        if self.hidden and self.num_chars < 2:
+            raise ModelConfigError(
+                f"char_head.num_chars must be >= 2 (a blank and a character), got {self.num_chars}"
+            )
+        w = self.weight
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not w >= 0:
+            raise ModelConfigError(f"char_head.weight must be a number >= 0, got {w!r}")
+
+    @property
+    def enabled(self) -> bool:
+        return self.hidden > 0
+
+
 _SECTIONS = {
     "encoder": EncoderConfig,
     "predictor": PredictorConfig,
     "context_encoder": ContextEncoderConfig,
     "biasing": BiasingConfig,
+    "char_head": CharHeadConfig,
 }
 
 
@@ -200,6 +231,7 @@ class ModelConfig:
     predictor: PredictorConfig = field(default_factory=PredictorConfig)
     context_encoder: ContextEncoderConfig = field(default_factory=ContextEncoderConfig)
     biasing: BiasingConfig = field(default_factory=BiasingConfig)
+    char_head: CharHeadConfig = field(default_factory=CharHeadConfig)
 
     def __post_init__(self) -> None:
         self.validate()

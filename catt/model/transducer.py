@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from catt.loss import ctc_loss, full_rnnt_loss, make_boundary, pruned_rnnt_loss
 from catt.model.biasing import BIASING_LAYERS
+from catt.model.char_head import CharHead
 from catt.model.config import ModelConfig
 from catt.model.context import BiasingContext, ContextBatch, PhraseVectors
 from catt.model.context_encoder import CONTEXT_ENCODERS
@@ -45,6 +46,7 @@ class Losses(NamedTuple):
     simple: Tensor  # k2 simple (trivial-joiner) loss; the full loss with ``loss: full``
     pruned: Tensor  # k2 pruned loss
     ctc: Tensor  # CTC loss of the audio embeddings (``ctc_weight`` > 0)
+    chars: Tensor  # CTC loss of the character head (``char_head.hidden`` > 0)
 
 
 class Transducer(nn.Module):
@@ -88,6 +90,10 @@ class Transducer(nn.Module):
         self.ctc_proj: Optional[nn.Linear] = None
         if config.ctc_weight > 0:
             self.ctc_proj = nn.Linear(d, config.vocab_size)
+        self.char_head: Optional[CharHead] = None
+        if config.char_head.enabled:
+            c = config.char_head
+            self.char_head = CharHead(d, c.hidden, c.num_chars)
         layer_cls = BIASING_LAYERS[config.biasing.layer]
         self.uses_context = bool(layer_cls.uses_context)
         self.audio_bias: Optional[nn.Module] = None
@@ -151,6 +157,17 @@ class Transducer(nn.Module):
         if self.ctc_proj is None:
             raise ValueError("this model has no CTC head (it was trained with ctc_weight 0)")
         return torch.log_softmax(self.ctc_proj(h).float(), dim=-1)
+
+    def char_log_probs(self, h: Tensor, h_lens: Tensor) -> Tensor:
+        """The character head's log-probabilities [B, T', C] (float32) of audio embeddings
+        h [B, T', D] (from :meth:`encode`) with h_lens [B] valid frames.
+
+        Raises:
+            ValueError: the model has no character head (``char_head.hidden: 0``).
+        """
+        if self.char_head is None:
+            raise ValueError("this model has no character head (char_head.hidden: 0)")
+        return torch.log_softmax(self.char_head(h, h_lens).float(), dim=-1)
 
     @torch.no_grad()
     def phrase_spots(
@@ -269,6 +286,8 @@ class Transducer(nn.Module):
         lm_scale: float = 0.25,
         pointer_lists: Optional[Sequence[Sequence[Sequence[int]]]] = None,
         history: Optional[Sequence[Sequence[int]]] = None,
+        chars: Optional[Sequence[Sequence[int]]] = None,
+        transducer: bool = True,
     ) -> Losses:
         """Training losses, each summed over the batch.
 
@@ -282,14 +301,26 @@ class Transducer(nn.Module):
             history: B token-id lists, each as long as its reference, that the predictor reads
                 (and the pointer's list follows) in place of ``tokens``; the targets stay
                 ``tokens`` (:mod:`catt.context.history`). None: ``tokens``.
+            chars: B character-id lists of the transcripts' words
+                (:meth:`~catt.text.tokenizer.Tokenizer.encode_chars`), the character head's
+                targets; None: no character loss.
+            transducer: False skips the transducer and CTC losses (0): a run that trains the
+                character head alone on a frozen model pays for nothing else.
 
         Returns:
-            :class:`Losses`: (simple, pruned, ctc) with ``loss: pruned``; (full, 0, ctc) with
-            ``loss: full``; ctc is 0 without a CTC head.
+            :class:`Losses`: (simple, pruned, ctc, chars) with ``loss: pruned``; (full, 0, ctc,
+            chars) with ``loss: full``; ctc is 0 without a CTC head, chars 0 without a
+            character head or ``chars``.
         """
         if len(tokens) != features.size(0):
             raise ValueError(f"{len(tokens)} token lists for a batch of {features.size(0)}")
         h, h_lens = self.encode(features, feature_lens)
+        char_loss = h.new_zeros(())
+        if self.char_head is not None and chars is not None:
+            targets, lengths = _pad_tokens(chars, 0, h.device)
+            char_loss = ctc_loss(self.char_head(h, h_lens), h_lens, targets, lengths, 0)
+        if not transducer:
+            return Losses(h.new_zeros(()), h.new_zeros(()), h.new_zeros(()), char_loss)
         symbols, y_lens = _pad_tokens(tokens, self.blank_id, h.device)
         _check_lengths(h_lens, y_lens)
         ctc = h.new_zeros(())
@@ -313,11 +344,11 @@ class Transducer(nn.Module):
         if self.config.loss == "full":
             logits = self._joint_lattice(h, g, extra, keys, spots)
             full = full_rnnt_loss(logits, symbols, boundary, self.blank_id).sum()
-            return Losses(full, h.new_zeros(()), ctc)
+            return Losses(full, h.new_zeros(()), ctc, char_loss)
         simple, pruned = self._pruned_losses(
             h, g, symbols, boundary, extra, keys, spots, prune_range, am_scale, lm_scale, "sum"
         )
-        return Losses(simple, pruned, ctc)
+        return Losses(simple, pruned, ctc, char_loss)
 
     def _pruned_losses(
         self,

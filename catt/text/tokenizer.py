@@ -50,6 +50,9 @@ class Tokenizer:
         self._tag_ids = {p: i for i, p in enumerate(pieces) if is_tag(p)}
         self._is_tag = [is_tag(p) for p in pieces]
         self._starts_word = [t or p.startswith("\u2581") for t, p in zip(self._is_tag, pieces)]
+        spelt = {c for p, t in zip(pieces[2:], self._is_tag[2:]) if not t for c in p}
+        self._chars = "".join(sorted(spelt - {"\u2581"} | {" "}))
+        self._char_ids = {c: i + 1 for i, c in enumerate(self._chars)}
 
     @classmethod
     def load(cls, path: Union[str, Path]) -> Tokenizer:
@@ -112,6 +115,29 @@ class Tokenizer:
     def starts_word(self, token_id: int) -> bool:
         """True when ``token_id`` begins a word: a tag, or a piece after a space."""
         return self._starts_word[token_id]
+
+    @property
+    def characters(self) -> str:
+        """The characters its pieces spell, the space included, in order: character ``n`` of
+        this string is id ``n + 1`` of :meth:`encode_chars` (0 is a character head's blank)."""
+        return self._chars
+
+    def encode_chars(self, text: str) -> List[int]:
+        """Character ids (1-based, :attr:`characters`) of the words of ``text``, normalized;
+        a character the pieces never spell is left out (such a phrase fails
+        :meth:`encode_phrase`).
+
+        >>> import tempfile
+        >>> tok = train_tokenizer(["call ann"], Path(tempfile.mkdtemp()) / "bpe.model", 20)
+        >>> tok.characters, tok.encode_chars("Call  Nan!")
+        (' acln', [3, 2, 4, 4, 1, 5, 2, 5])
+        """
+        known = self._char_ids
+        return [known[c] for c in normalize_text(text) if c in known]
+
+    def decode_chars(self, ids: Sequence[int]) -> str:
+        """The text of character ids (0, a blank, skipped), single-spaced."""
+        return " ".join("".join(self._chars[i - 1] for i in ids if i > 0).split())
 
     def encode(self, text: str) -> List[int]:
         """Token ids of a (tagged) transcript; an unknown tag becomes ``<unk>``."""

@@ -4,6 +4,7 @@
 #
 #   recipes/smarthome/run.sh [--size micro|tiny|base] [--stage N] [--stop-stage N] [--jobs N]
 #                            [--boost W] [--exp-dir DIR] [--set KEY=VALUE]... [--biasing-stage]
+#                            [--char-head]
 #
 # Stages (each skips work that is already done, so a rerun resumes):
 #   0  synthesize the corpus: WAVs, Lhotse manifests, household phrase lists
@@ -16,12 +17,15 @@
 # Data goes to data/smarthome-SIZE, the experiment to exp/smarthome-SIZE (relative to the
 # current directory) or --exp-dir. --set overrides a key of conf/SIZE.yaml for training (e.g.
 # --set model.encoder.conv_kernel=0): an ablation on the same data, in its own --exp-dir. With
-# --biasing-stage it applies to the biasing stage too (its model must match), train.* keys
-# included: change those of one stage in a copy of its config instead.
+# --biasing-stage (or --char-head) it applies to those stages too (their models must match),
+# train.* keys included: change those of one stage in a copy of its config instead.
 # --jobs N: processes for synthesis, features, tuning and decoding (default 2, the cores).
 # --boost W fixes the boost of every mode instead of tuning it. --biasing-stage ends stage 2
 # with the biasing stage (conf/biasing.yaml: the list pointer goes on learning on the adapt
-# split, the rest frozen) into EXP/biasing, where stages 3-4 then write.
+# split, the rest frozen) into EXP/biasing, where stages 3-4 then write. --char-head ends it
+# with the character head stage (conf/char_head.yaml: a character CTC head learns on the frozen
+# model, for list resolution) into OUT/char-head (OUT: EXP or EXP/biasing), where stages 3-4
+# then write.
 set -euo pipefail
 
 size=tiny
@@ -31,10 +35,11 @@ jobs=2
 boost=""
 exp=""
 biasing_stage=0
+char_head=0
 overrides=()
 recipe_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-usage() { sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --size) size=$2; shift 2 ;;
@@ -45,6 +50,7 @@ while [ $# -gt 0 ]; do
     --exp-dir) exp=$2; shift 2 ;;
     --set) overrides+=(--set "$2"); shift 2 ;;
     --biasing-stage) biasing_stage=1; shift ;;
+    --char-head) char_head=1; shift ;;
     -h|--help) usage 0 ;;
     *) echo "run.sh: unknown option $1" >&2; usage 2 ;;
   esac
@@ -64,6 +70,10 @@ data=data/smarthome-$size
 exp=${exp:-exp/smarthome-$size}
 out=$exp  # the model stages 3-4 read ($out/model.pt) and where they write
 [ "$biasing_stage" = 1 ] && out=$exp/biasing
+stages_conf=()  # the stages' configs laid over $conf, in order
+[ "$biasing_stage" = 1 ] && stages_conf+=(--config "$recipe_dir/conf/biasing.yaml")
+trained=$out    # the model the character head stage starts from
+[ "$char_head" = 1 ] && out=$out/char-head
 log_tag=smarthome-$size
 # shellcheck source=../common.sh
 . "$recipe_dir/../common.sh"
@@ -89,9 +99,15 @@ if run_stage 2; then
   t=$(date +%s)
   train_model "$conf" "$exp" "$data" ${overrides[@]+"${overrides[@]}"}
   if [ "$biasing_stage" = 1 ]; then
-    log "stage 2: the biasing stage (conf/biasing.yaml) into $out"
-    train_model "$conf" "$out" "$data" --config "$recipe_dir/conf/biasing.yaml" \
+    log "stage 2: the biasing stage (conf/biasing.yaml) into $trained"
+    train_model "$conf" "$trained" "$data" "${stages_conf[@]}" \
       --init-from "$exp/model.pt" ${overrides[@]+"${overrides[@]}"}
+  fi
+  if [ "$char_head" = 1 ]; then
+    log "stage 2: the character head stage (conf/char_head.yaml) into $out"
+    train_model "$conf" "$out" "$data" ${stages_conf[@]+"${stages_conf[@]}"} \
+      --config "$recipe_dir/conf/char_head.yaml" --init-from "$trained/model.pt" \
+      ${overrides[@]+"${overrides[@]}"}
   fi
   stage_time 2 "$t"
 fi
