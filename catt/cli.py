@@ -113,6 +113,8 @@ def _condition_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
         resolve_char_bonus=args.resolve_char_bonus,
         resolve_floor=args.resolve_floor,
         resolve_heard=args.resolve_heard,
+        resolve_char_head=args.resolve_char_head,
+        resolve_char_head_bonus=args.resolve_char_head_bonus,
         resolve_transducer=args.resolve_transducer,
         pointer=args.pointer,
         closed_slots=args.closed_slots,
@@ -235,6 +237,8 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
         resolve_char_bonus=args.resolve_char_bonus,
         resolve_floor=args.resolve_floor,
         resolve_heard=args.resolve_heard,
+        resolve_char_head=args.resolve_char_head,
+        resolve_char_head_bonus=args.resolve_char_head_bonus,
         resolve_transducer=args.resolve_transducer,
         closed_slots=args.closed_slots,
         boost_back_to_back=args.boost_back_to_back,
@@ -314,8 +318,22 @@ def _add_search_arguments(p: argparse.ArgumentParser, tuned: bool = False) -> No
         "--resolve-heard",
         type=float,
         default=default("resolve_heard"),
-        help="score lost per character edit between a candidate and what the CTC head heard "
-        "with no list, its best path, when resolving (0: off)",
+        help="score lost per character edit between a candidate and what the model heard "
+        "with no list (the best path of its character head, else of its CTC head) when "
+        "resolving (0: off)",
+    )
+    p.add_argument(
+        "--resolve-char-head",
+        type=float,
+        default=default("resolve_char_head"),
+        help="weight of the character head's score of each candidate when resolving (0: off; "
+        "a model without the head ignores it)",
+    )
+    p.add_argument(
+        "--resolve-char-head-bonus",
+        type=float,
+        default=default("resolve_char_head_bonus"),
+        help="score per character in the character head's score (before its weight)",
     )
     p.add_argument(
         "--resolve-transducer",

@@ -397,8 +397,9 @@ def test_transcriber_scores_edits_from_the_ctc_heads_best_path(tokenizer: Tokeni
         "<intent:call_contact> call <contact> stephen lee </contact>",  # ph for v: 2 edits
         "<intent:call_contact> <contact> steven lee </contact>",  # 'call ' left out: 5
     ]
-    heard = t._heard(logp, 2.0)
-    assert heard is not None and t._heard(logp, 0.0) is None
+    heard = t._added(logp, None, DecodingOptions(resolve_heard=2.0))
+    assert t._added(logp, None, DecodingOptions(resolve_heard=0.0)) is None
+    assert heard is not None
     scores = heard([tokenizer.encode(c) for c in candidates])
     assert scores.tolist() == [0.0, -4.0, -10.0]
 

@@ -47,11 +47,20 @@ class DecodingOptions:
             smart-home base model's dev split any value from 0.0001 to 0.01 does about as well
             (44 to 46 B errors against 51 without); 0.001 is the middle (docs/results.md).
         resolve_heard: score lost per character edit between a candidate's words and what the
-            CTC head heard with no list, its best path (:mod:`catt.decode.resolve`); 0 turns it
-            off. The CTC score charges a spelling the head did not expect (``carl`` heard as
-            ``karl``) at every frame; counted in edits it is one. On the smart-home base
-            model's dev split, 2 took list + 1,000 from 53 B errors to 43 and list + 100 from
+            model heard with no list: the best path of its character head when it has one, else
+            of its CTC head (:mod:`catt.decode.resolve`); 0 turns it off. The CTC score
+            charges a spelling the head did not expect (``carl`` heard as ``karl``) at every
+            frame; counted in edits it is one. On the smart-home base model's dev split, 2
+            (from the CTC head) took list + 1,000 from 53 B errors to 43 and list + 100 from
             32 to 30; 4 with 3 per character takes them to 39 and 23 (docs/results.md).
+        resolve_char_head: for a model with a character head (:mod:`catt.model.char_head`),
+            the weight of its score of each candidate when resolving: its CTC log-likelihood
+            of the candidate's words plus ``resolve_char_head_bonus`` per character. 0 turns it
+            off; a model without the head ignores it. 0.5 with a bonus of 6 did best on the
+            smart-home base model's dev split, its resolution candidates scored again offline
+            (docs/results.md).
+        resolve_char_head_bonus: score per character in the character head's score (before
+            its weight): it offsets that head's CTC preference for short candidates.
         resolve_transducer: the transducer's weight against the CTC head's when resolving, in
             [0, 1]: it rescores the CTC head's best candidates with the list, its label history
             and biasing (:mod:`catt.decode.resolve`). 0: the CTC head alone. 0.25 helps or
@@ -92,6 +101,8 @@ class DecodingOptions:
     resolve_char_bonus: float = 3.0
     resolve_floor: float = 0.001
     resolve_heard: float = 4.0
+    resolve_char_head: float = 0.5
+    resolve_char_head_bonus: float = 6.0
     resolve_transducer: float = 0.25
     closed_slots: bool = True
     boost_back_to_back: bool = False
@@ -100,7 +111,7 @@ class DecodingOptions:
     def __post_init__(self) -> None:
         if isinstance(self.beam, bool) or not isinstance(self.beam, int) or self.beam < 1:
             raise InvalidOptionError(f"beam must be an integer >= 1, got {self.beam!r}")
-        for name in ("boost", "boost_without_resolution", "resolve_heard"):
+        for name in ("boost", "boost_without_resolution", "resolve_heard", "resolve_char_head"):
             b = getattr(self, name)
             if b is None and name == "boost_without_resolution":  # None: the boost
                 continue
@@ -131,7 +142,7 @@ class DecodingOptions:
                 raise InvalidOptionError(
                     f"{name} must be True or False, got {getattr(self, name)!r}"
                 )
-        for name in ("resolve_bonus", "resolve_char_bonus"):
+        for name in ("resolve_bonus", "resolve_char_bonus", "resolve_char_head_bonus"):
             b = getattr(self, name)
             if isinstance(b, bool) or not isinstance(b, (int, float)) or not math.isfinite(b):
                 raise InvalidOptionError(f"{name} must be a finite number, got {b!r}")

@@ -46,6 +46,12 @@ costs ``carl anderson`` more than ``kathy anderson`` loses on ``thy``, and a lis
 that holds ``kathy anderson`` gets the name wrong. Counted in edits, ``carl`` is one from
 ``karl`` and ``kathy`` three. The term is the same whatever the list holds.
 
+A model with a character head (:mod:`catt.model.char_head`) weighs in letter by letter
+(:func:`char_head_scorer`, ``DecodingOptions.resolve_char_head``): its CTC score of each
+candidate's words, plus a bonus per character, is added as the length bonus is; and what it
+heard, its own best path, is what the edits are counted from (the BPE head hears a name in the
+pieces training cut it into).
+
 The transducer can weigh in too (``transducer_weight`` above 0, as joint CTC/attention decoding
 weighs two heads): its log-likelihood of each of the CTC head's ``RESCORED`` best candidates,
 summed over the alignments of its pruned lattice and computed with the list, its label history
@@ -77,6 +83,7 @@ from catt.text.tokenizer import Tokenizer
 __all__ = [
     "MAX_WORDS",
     "best_path",
+    "char_head_scorer",
     "heard_scorer",
     "RESCORED",
     "RESCORE_PRUNE_RANGE",
@@ -86,6 +93,7 @@ __all__ = [
     "floor_log_probs",
     "slot_regions",
     "resolve_spans",
+    "summed",
 ]
 
 MAX_WORDS = 4
@@ -97,7 +105,11 @@ RESCORE_PRUNE_RANGE = 5
 faster than the whole lattice per slot, the same test figures (docs/results.md)."""
 
 Rescorer = Callable[[List[List[int]]], Tensor]
-"""Whole token sequences of one utterance -> [S] log-likelihoods under the transducer."""
+"""Whole token sequences of one utterance -> [S] scores (log-likelihoods under the
+transducer, or what :func:`heard_scorer` and :func:`char_head_scorer` add)."""
+TOO_LONG = -1e4
+"""The character head's score of a candidate with more characters than it has frames (its
+CTC log-likelihood is -inf): low, yet finite, so that the BPE CTC head can still choose it."""
 
 TagPair = Tuple[int, int]
 Region = Tuple[int, int, Tuple[TagPair, ...]]
@@ -204,6 +216,51 @@ def heard_scorer(heard: str, words: Callable[[Sequence[int]], str], weight: floa
     def score(sequences: List[List[int]]) -> Tensor:
         edits = [Levenshtein.distance(words(s), heard) for s in sequences]
         return 0.0 - weight * torch.tensor(edits, dtype=torch.float)  # 0, not -0, for none
+
+    return score
+
+
+def char_head_scorer(
+    log_probs: Tensor,
+    words: Callable[[Sequence[int]], str],
+    encode_chars: Callable[[str], List[int]],
+    *,
+    weight: float,
+    bonus: float,
+) -> Rescorer:
+    """Scores of whole token sequences by a character head: ``weight`` times its CTC
+    log-likelihood of their words' characters (``encode_chars(words(ids))``, ids from 1) plus
+    ``bonus`` per character, at least ``weight * TOO_LONG``.
+
+    Args:
+        log_probs: [T, C] the head's log-probabilities of one utterance (0: its blank).
+
+    >>> lp = torch.log_softmax(5 * torch.eye(3)[[1, 0, 2]], dim=-1)  # the frames: a, blank, b
+    >>> score = char_head_scorer(lp, "".join, lambda w: [" ab".index(c) for c in w], weight=0.5,
+    ...                          bonus=1.0)
+    >>> [round(x, 2) for x in score([["a", "b"], ["b", "a"], ["a", "a", "a", "a"]]).tolist()]
+    [0.99, -4.01, -5000.0]
+    """
+
+    def score(sequences: List[List[int]]) -> Tensor:
+        chars = [encode_chars(words(s)) for s in sequences]
+        scores = ctc_scores(log_probs, chars, blank_id=0, bonus=bonus)
+        return weight * scores.clamp(min=TOO_LONG)
+
+    return score
+
+
+def summed(*scorers: Optional[Rescorer]) -> Optional[Rescorer]:
+    """One scorer giving the sum of ``scorers`` (None ones left out; None when all are)."""
+    used = [s for s in scorers if s is not None]
+    if len(used) < 2:
+        return used[0] if used else None
+
+    def score(sequences: List[List[int]]) -> Tensor:
+        out = used[0](sequences)
+        for scorer in used[1:]:
+            out = out + scorer(sequences).to(out)
+        return out
 
     return score
 

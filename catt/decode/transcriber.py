@@ -34,9 +34,11 @@ from catt.decode.resolve import (
     Rescorer,
     SlotTokens,
     best_path,
+    char_head_scorer,
     floor_log_probs,
     heard_scorer,
     resolve_spans,
+    summed,
 )
 from catt.decode.search import encode_phrase_list, greedy_search, modified_beam_search
 from catt.errors import AudioError, CheckpointError, PhraseFileError
@@ -307,12 +309,21 @@ class Transcriber:
         audio embeddings the search used."""
         h, h_lens = encoded
         log_probs = floor_log_probs(self.model.ctc_log_probs(h), options.resolve_floor)
+        char_log_probs = None
+        if getattr(self.model, "char_head", None) is not None:
+            char_log_probs = floor_log_probs(
+                self.model.char_log_probs(h, h_lens), options.resolve_floor
+            )
         rescoring = any(w is not None and w > 0 for w in transducer_weights)
         out: List[List[List[int]]] = [[] for _ in transducer_weights]
         for i, t in enumerate(tokens):
             frames = int(h_lens[i])
             rescore = self._rescorer(h[i : i + 1, :frames], plist, options) if rescoring else None
-            heard = self._heard(log_probs[i, :frames], options.resolve_heard)
+            heard = self._added(
+                log_probs[i, :frames],
+                None if char_log_probs is None else char_log_probs[i, :frames],
+                options,
+            )
             memo: Dict[Any, Tensor] = {}  # the scores the weights share
             for hyps, weight in zip(out, transducer_weights):
                 if weight is None:
@@ -336,14 +347,30 @@ class Transcriber:
                 )
         return out
 
-    def _heard(self, log_probs: Tensor, weight: float) -> Optional[Rescorer]:
-        """:func:`~catt.decode.resolve.heard_scorer` of one utterance's CTC log_probs [T, V]
-        (None when ``weight`` is 0)."""
-        if weight == 0:
-            return None
-        return heard_scorer(
-            self._words(best_path(log_probs, self.model.blank_id)), self._words, weight
-        )
+    def _added(
+        self, log_probs: Tensor, char_log_probs: Optional[Tensor], options: DecodingOptions
+    ) -> Optional[Rescorer]:
+        """What resolution adds to each candidate's scores for one utterance (None: nothing):
+        the edits from what the model heard (:func:`~catt.decode.resolve.heard_scorer`, from
+        the character head's best path, ``char_log_probs`` [T, C], when the model has one,
+        else the CTC head's, ``log_probs`` [T, V]), and the character head's score
+        (:func:`~catt.decode.resolve.char_head_scorer`)."""
+        heard = chars = None
+        if options.resolve_heard > 0:
+            if char_log_probs is None:
+                said = self._words(best_path(log_probs, self.model.blank_id))
+            else:
+                said = self.tokenizer.decode_chars(best_path(char_log_probs, 0))
+            heard = heard_scorer(said, self._words, options.resolve_heard)
+        if char_log_probs is not None and options.resolve_char_head > 0:
+            chars = char_head_scorer(
+                char_log_probs,
+                self._words,
+                self.tokenizer.encode_chars,
+                weight=options.resolve_char_head,
+                bonus=options.resolve_char_head_bonus,
+            )
+        return summed(heard, chars)
 
     def _words(self, ids: Sequence[int]) -> str:
         """The words of token ids, tags left out."""
