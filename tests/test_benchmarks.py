@@ -99,9 +99,12 @@ def test_decode_jobs_results(quick_run: Path) -> None:
 def test_resolve_results(quick_run: Path) -> None:
     data = _load(quick_run, "resolve")
     slots = [(c["phrases"], c["slot"]) for c in data["cases"]]
-    assert slots == [(10, "whole"), (10, "half"), (10, "rescore")]
+    assert slots == [(10, "whole"), (10, "half"), (10, "chars"), (10, "rescore")]
     assert all(c["seconds"] > 0 and c["peak_mb"] >= 0 for c in data["cases"])
-    assert data["cases"][2]["candidates"] == data["shape"]["rescored"]
+    assert data["cases"][2]["candidates"] == data["cases"][0]["candidates"]  # a whole slot
+    assert data["cases"][3]["candidates"] == data["shape"]["rescored"]
+    page = (quick_run / "doc" / "benchmarks.md").read_text()
+    assert "whole slot with a character head (ms, median)" in page
 
 
 def test_model_results(quick_run: Path) -> None:

@@ -14,11 +14,14 @@ from catt.decode.options import DecodingOptions, InvalidOptionError
 from catt.decode.resolve import (
     RESCORE_PRUNE_RANGE,
     RESCORED,
+    TOO_LONG,
     SlotTokens,
+    char_head_scorer,
     ctc_scores,
     floor_log_probs,
     resolve_spans,
     slot_regions,
+    summed,
 )
 from catt.decode.transcriber import Transcriber
 from catt.model import ModelConfig, build_model
@@ -335,6 +338,22 @@ class CtcFrameModel(FrameModel):
         return torch.cat([logp, pad]).unsqueeze(0).expand(h.size(0), -1, -1)
 
 
+class CharFrameModel(CtcFrameModel):
+    """The stand-in with a character head too, which hears the characters ``chars``."""
+
+    def __init__(self, vocab: int, heard: List[int], chars: List[int]) -> None:
+        super().__init__(vocab, heard)
+        self.chars = chars
+        self.char_head = torch.nn.Identity()  # not None: the model has the head
+
+    def char_log_probs(self, h: Tensor, h_lens: Tensor) -> Tensor:
+        logp = frames(self.chars, max(self.chars) + 1)
+        assert h.size(1) >= logp.size(0)
+        pad = torch.full((h.size(1) - logp.size(0), logp.size(1)), -1e4)
+        pad[:, 0] = 0.0
+        return torch.cat([logp, pad]).unsqueeze(0).expand(h.size(0), -1, -1)
+
+
 @pytest.fixture(scope="module")
 def tokenizer(tmp_path_factory) -> Tokenizer:
     return train_tokenizer(TEXTS, tmp_path_factory.mktemp("lang") / "bpe.model", 30)
@@ -402,6 +421,67 @@ def test_transcriber_scores_edits_from_the_ctc_heads_best_path(tokenizer: Tokeni
     assert heard is not None
     scores = heard([tokenizer.encode(c) for c in candidates])
     assert scores.tolist() == [0.0, -4.0, -10.0]
+
+
+def test_the_character_head_scores_candidates_and_hears_for_the_edits(
+    tokenizer: Tokenizer,
+) -> None:
+    # The BPE head hears "steven lee", the character head "stephen fitzgerald".
+    bpe = "<intent:call_contact> call <contact> steven lee </contact>"
+    said = "<intent:call_contact> call <contact> stephen fitzgerald </contact>"
+    chars = tokenizer.encode_chars("call stephen fitzgerald")
+    model = CharFrameModel(tokenizer.vocab_size, tokenizer.encode(bpe), chars)
+    t = Transcriber(model, tokenizer)
+    logp = model.ctc_log_probs(torch.zeros(1, 60, 8))[0]
+    char_logp = model.char_log_probs(torch.zeros(1, 60, 8), torch.tensor([60]))[0]
+    candidates = [tokenizer.encode(bpe), tokenizer.encode(said)]
+    # the edits are counted from what the character head heard, not the BPE head
+    edits = t._added(logp, char_logp, DecodingOptions(resolve_heard=1.0, resolve_char_head=0.0))
+    assert edits is not None and edits(candidates).tolist() == [-11.0, 0.0]
+    assert t._added(logp, None, DecodingOptions(resolve_heard=1.0))(candidates).tolist() == [
+        0.0,
+        -11.0,
+    ]
+    # and its score, at its weight and bonus per character, is added to them
+    added = t._added(logp, char_logp, DecodingOptions(resolve_heard=1.0, resolve_char_head=0.5))
+    alone = char_head_scorer(char_logp, t._words, tokenizer.encode_chars, weight=0.5, bonus=6.0)(
+        candidates
+    )
+    assert torch.allclose(added(candidates), alone + torch.tensor([-11.0, 0.0]))
+    assert alone[1] > alone[0]
+    # A whole decode: the search writes "stephen"; the BPE head alone resolves it to the
+    # name it heard, the character head's scores to the one it heard.
+    search = "<intent:call_contact> call <contact> stephen </contact>"
+    feats = [spelled(tokenizer, search, 60)]
+    phrases = ["stephen fitzgerald", "steven lee", "noodle lamp"]
+    opts = DecodingOptions(beam=1, max_symbols=1, resolve=True, resolve_transducer=0.0)
+    bpe_alone = dataclasses.replace(opts, resolve_heard=0.0, resolve_char_head=0.0)
+    assert t.decode_features(feats, phrases, bpe_alone)[0].slots[0].value == "steven lee"
+    assert t.decode_features(feats, phrases, opts)[0].slots[0].value == "stephen fitzgerald"
+
+
+def test_char_head_scores_and_their_sum() -> None:
+    lp = torch.log_softmax(5 * torch.eye(3)[[1, 0, 2, 0]], dim=-1)  # the frames: a, -, b, -
+    encode = {"ab": [1, 2], "ba": [2, 1], "aaaaa": [1] * 5}.__getitem__
+    score = char_head_scorer(lp, "".join, encode, weight=2.0, bonus=0.0)
+    ab, ba, long = score([["ab"], ["ba"], ["aaaaa"]]).tolist()
+    assert ab > ba and -0.1 < ab <= 0.0
+    assert long == 2.0 * TOO_LONG  # too many characters for 4 frames: low, not -inf
+    bonus = char_head_scorer(lp, "".join, encode, weight=2.0, bonus=1.5)([["ab"]])
+    assert bonus.item() == pytest.approx(ab + 2.0 * 1.5 * 2)
+    plus = summed(score, lambda seqs: torch.ones(len(seqs)), None)
+    assert plus is not None and plus([["ab"]]).item() == pytest.approx(ab + 1.0)
+    assert summed(None, None) is None and summed(score) is score
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [("resolve_char_head", -0.5), ("resolve_char_head", math.inf), ("resolve_char_head", True)]
+    + [("resolve_char_head_bonus", math.nan), ("resolve_char_head_bonus", "6")],
+)
+def test_bad_char_head_options(name: str, value: Any) -> None:
+    with pytest.raises(InvalidOptionError, match=name):
+        DecodingOptions(**{name: value})
 
 
 def test_transcriber_without_ctc_head_says_so(tokenizer: Tokenizer) -> None:

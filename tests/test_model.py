@@ -337,3 +337,56 @@ def test_ctc_head_adds_a_loss_that_trains_the_encoder_and_nothing_else():
     assert model.joiner.out.weight.grad is None and model.audio_bias.proj.weight.grad is None
     with pytest.raises(ConfigError, match="ctc_weight"):
         _config(ctc_weight=-1.0)
+
+
+# ---- the character head -------------------------------------------------------------------
+
+CHAR_HEAD = {"hidden": 6, "num_chars": 7}
+
+
+def test_char_head_loss_reaches_the_head_and_encoder_alone_when_the_transducer_is_skipped():
+    model = _model(char_head=CHAR_HEAD).train()
+    features, feature_lens, tokens, _ = _batch()
+    chars = [[1, 2, 3, 1], [4, 5], [6, 6, 2]]
+    losses = model(features, feature_lens, tokens, chars=chars, transducer=False)
+    assert losses.simple.item() == losses.pruned.item() == losses.ctc.item() == 0.0
+    assert losses.chars.item() > 0 and torch.isfinite(losses.chars)
+    losses.chars.backward()
+    for name, p in model.named_parameters():
+        has_grad = p.grad is not None and bool(p.grad.abs().sum() > 0)
+        assert has_grad == name.startswith(("char_head.", "encoder.")), (
+            name
+        )  # the encoder under it, no other
+    both = model(features, feature_lens, tokens, chars=chars)
+    assert both.pruned.item() > 0 and both.chars.item() == pytest.approx(losses.chars.item())
+    assert model(features, feature_lens, tokens).chars.item() == 0.0  # no targets, no loss
+    assert _model()(features, feature_lens, tokens, chars=chars).chars.item() == 0.0  # no head
+
+
+def test_char_head_reads_each_utterance_as_if_alone():
+    model = _model(char_head=CHAR_HEAD)
+    features, feature_lens, _, _ = _batch()
+    with torch.no_grad():
+        h, h_lens = model.encode(features, feature_lens)
+        batch = model.char_log_probs(h, h_lens)
+        n = int(h_lens[2])
+        alone = model.char_log_probs(h[2:, :n], h_lens[2:])
+    assert batch.shape == (3, h.size(1), 7)
+    assert torch.allclose(batch[2, :n], alone[0], atol=1e-5)
+    assert torch.allclose(batch.exp().sum(-1), torch.ones(3, h.size(1)))
+    with pytest.raises(ValueError, match="no character head"):
+        _model().char_log_probs(h, h_lens)
+
+
+@pytest.mark.parametrize(
+    "char_head, message",
+    [
+        ({"hidden": -1}, "char_head.hidden must be an integer >= 0"),
+        ({"hidden": 8, "num_chars": 1}, "char_head.num_chars must be >= 2"),
+        ({"hidden": 8, "num_chars": 5, "weight": -1}, "char_head.weight must be a number >= 0"),
+        ({"hiden": 8}, "unknown model config key 'char_head.hiden'"),
+    ],
+)
+def test_char_head_config_errors(char_head, message):
+    with pytest.raises(ConfigError, match=message):
+        _config(char_head=char_head)

@@ -97,3 +97,17 @@ def test_encode_phrase_names_unspellable_characters(tokenizer: Tokenizer) -> Non
     assert tokenizer.encode_phrase("Kaitlyn") == tokenizer.encode("kaitlyn")
     with pytest.raises(PhraseFileError, match="ß"):
         tokenizer.encode_phrase("kaitlyn weiß")
+
+
+def test_characters_are_those_the_pieces_spell(tokenizer: Tokenizer) -> None:
+    words = {c for text in TEXTS for w in text.split() if not w.startswith("<") for c in w}
+    assert set(tokenizer.characters) == words | {" "}
+    assert list(tokenizer.characters) == sorted(tokenizer.characters)
+    for text in TEXTS:
+        said = " ".join(w for w in text.split() if not w.startswith("<"))
+        ids = tokenizer.encode_chars(said)
+        assert len(ids) == len(said) and min(ids) >= 1  # 0 is a character head's blank
+        assert tokenizer.decode_chars(ids) == said
+    # normalized as transcripts are; a character no piece spells is left out
+    assert tokenizer.decode_chars(tokenizer.encode_chars("Kaitlyn  WEIß")) == "kaitlyn wei"
+    assert tokenizer.decode_chars([0, 3, 0, 0, 3]) == tokenizer.characters[2] * 2

@@ -286,6 +286,39 @@ def test_init_from_starts_a_fresh_run_from_a_model_or_checkpoint(
     assert "initialized from" in (tmp_path / "x" / "train.log").read_text()
 
 
+def test_the_character_head_stage_trains_the_head_alone(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The recipe's conf/char_head.yaml over a trained model: the head learns, nothing else
+    changes, and the transducer's losses are not computed."""
+    config = write_config(tmp_path / "c.yaml", corpus, max_steps=2)
+    source = train(config, tmp_path / "source", resume=False, overrides=[])
+    stage = load_train_config(
+        [config, REPO / "recipes/smarthome/conf/char_head.yaml"],
+        ["train.max_steps=3", "train.epochs=1", "data.max_duration=6.0"],
+    )
+    trainer = Trainer(stage, tmp_path / "chars", DistInfo())
+    letters = len(trainer.tokenizer.characters)
+    assert trainer.model_config.char_head.num_chars == letters + 1  # and a blank
+    assert not trainer.trains_transducer
+    calls: List[bool] = []
+    original = Transducer.forward
+
+    def forward(self: Transducer, *args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs["transducer"])
+        assert kwargs["chars"] is not None
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Transducer, "forward", forward)
+    _start(trainer, False, source)
+    trainer.run()
+    model_file = trainer.write_final_model()
+    assert calls and not any(calls)  # training and validation
+    trained, before = load_model(model_file)[0].state_dict(), load_model(source)[0].state_dict()
+    assert all(torch.equal(trained[k], before[k]) for k in before)
+    assert {k.split(".")[0] for k in trained if k not in before} == {"char_head"}
+
+
 def test_wrong_names_reach_the_training_forward_only(
     corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
