@@ -4,8 +4,11 @@ One utterance of T encoder frames (3 s of audio at 40 ms a frame), a hypothesis 
 tokens with one contact slot, CTC log-probabilities over a BPE-500 vocabulary, and a list of N
 invented two-word names: :func:`catt.decode.resolve.resolve_spans` scores the candidate
 sequences with the CTC loss, in chunks of 256, and counts each one's character edits from the
-CTC head's best path (``--resolve-heard``). A whole slot (``<contact> kobari </contact>``)
-has N candidates; half a slot (``callkob </contact>``, its opening tag missing) has one per
+CTC head's best path (``--resolve-heard``). "chars" is a whole slot resolved with a character
+head's scores too (``--resolve-char-head``: random log-probabilities over the tokenizer's
+characters, its CTC score of each candidate's characters, the edits counted from its best
+path). A whole slot (``<contact> kobari </contact>``) has N candidates; half a slot
+(``callkob </contact>``, its opening tag missing) has one per
 phrase, start boundary and slot type. "rescore" is the transducer's part
 (``--resolve-transducer``): the log-likelihood of the CTC head's ``RESCORED`` best sequences of
 the whole slot, with the list (biasing layers and list pointer) and the pruned lattice decoding
@@ -42,6 +45,7 @@ SIZES = {
 RUNS = 5
 SLOTS = {
     "whole": "<intent:call_contact> please call <contact> kobari </contact> on the mobile",
+    "chars": "<intent:call_contact> please call <contact> kobari </contact> on the mobile",
     "half": "<intent:call_contact> please callkob </contact> on the mobile",
     "rescore": "<intent:call_contact> please call <contact> {} </contact> on the mobile",
 }
@@ -56,9 +60,11 @@ def _case(phrases: int, slot: str, T: int, V: int) -> Tuple[Callable[[], Any], i
     from catt.decode.resolve import (
         SlotTokens,
         best_path,
+        char_head_scorer,
         heard_scorer,
         resolve_spans,
         slot_regions,
+        summed,
     )
     from catt.decode.transcriber import Transcript
 
@@ -71,14 +77,27 @@ def _case(phrases: int, slot: str, T: int, V: int) -> Tuple[Callable[[], Any], i
     bonus, char_bonus = DecodingOptions.resolve_bonus, DecodingOptions.resolve_char_bonus
     torch.manual_seed(0)
     log_probs = torch.log_softmax(torch.randn(T, tok.vocab_size) * 3, dim=-1)
+    char_log_probs = torch.log_softmax(torch.randn(T, len(tok.characters) + 1) * 3, dim=-1)
 
     def words(seq: Any) -> str:
         return Transcript.from_tagged(tok.decode(list(seq))).text
 
     def run() -> Any:
-        heard = heard_scorer(
-            words(best_path(log_probs, tok.blank_id)), words, DecodingOptions.resolve_heard
-        )
+        if slot == "chars":  # as Transcriber._added for a model with a character head
+            said = tok.decode_chars(best_path(char_log_probs, 0))
+            heard = summed(
+                heard_scorer(said, words, DecodingOptions.resolve_heard),
+                char_head_scorer(
+                    char_log_probs,
+                    words,
+                    tok.encode_chars,
+                    weight=DecodingOptions.resolve_char_head,
+                    bonus=DecodingOptions.resolve_char_head_bonus,
+                ),
+            )
+        else:
+            said = words(best_path(log_probs, tok.blank_id))
+            heard = heard_scorer(said, words, DecodingOptions.resolve_heard)
         return resolve_spans(
             hyp, log_probs, ids, toks, blank_id=tok.blank_id, bonus=bonus, char_bonus=char_bonus,
             heard=heard,

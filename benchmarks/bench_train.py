@@ -155,7 +155,7 @@ def make_step(config: Any, model: Any, batch: Dict[str, Any]) -> Any:
     def step() -> None:
         set_train_mode(model, opts.trainable)
         optimizer.zero_grad(set_to_none=True)
-        simple, pruned, _ = model(
+        simple, pruned, *_ = model(
             batch["features"],
             batch["feature_lens"],
             batch["tokens"],

@@ -383,7 +383,8 @@ def resolve_section(r: Optional[Dict[str, Any]]) -> List[str]:
     by_size: Dict[int, Dict[str, Dict[str, Any]]] = {}
     for c in r["cases"]:
         by_size.setdefault(c["phrases"], {})[c["slot"]] = c
-    kinds = [k for k in ("whole", "half", "rescore") if any(c["slot"] == k for c in r["cases"])]
+    kinds = ("whole", "half", "chars", "rescore")
+    kinds = [k for k in kinds if any(c["slot"] == k for c in r["cases"])]
     rows = []
     for n, cases in by_size.items():
         times = [_f(1000 * cases[k]["seconds"], 1) for k in kinds]
@@ -392,11 +393,22 @@ def resolve_section(r: Optional[Dict[str, Any]]) -> List[str]:
     heads = {
         "whole": "whole slot (ms, median)",
         "half": "half slot (ms, median)",
+        "chars": "whole slot with a character head (ms, median)",
         "rescore": "+ transducer rescoring (ms, median)",
     }
     rescoring = []
-    if "rescore" in kinds:
+    if "chars" in kinds:
         rescoring = [
+            "The column of the character head (`--resolve-char-head`, a model trained with "
+            "one): the whole slot resolved with its scores too, random log-probabilities over "
+            "the tokenizer's characters: its CTC score of each candidate's characters, and the "
+            "edits counted from its best path instead of the BPE head's. It replaces the whole "
+            "slot column for such a model; the head's own pass over the encoder output (a "
+            "BiLSTM) is paid once per utterance.",
+            "",
+        ]
+    if "rescore" in kinds:
+        rescoring += [
             f"The last column is the transducer's part (`--resolve-transducer`, on by default): "
             f"the log-likelihood of the CTC head's {s['rescored']} best candidates of a "
             f"whole slot, with the list in the biasing layers and the list pointer, on a lattice "
