@@ -272,6 +272,8 @@ def test_cli_resolve_needs_a_ctc_head(cli, tmp_path: Path) -> None:
     assert code == 2 and "resolve_transducer must be in [0, 1]" in err
     code, _, err = cli("--resolve-floor", "1", write_wav(tmp_path / "a.wav"))
     assert code == 2 and "resolve_floor must be in [0, 1)" in err
+    code, _, err = cli("--resolve-char-head", "-1", write_wav(tmp_path / "a.wav"))
+    assert code == 2 and "resolve_char_head must be a finite number >= 0" in err
 
 
 def test_cli_starts_from_the_models_tuned_settings_and_flags_override_them(
@@ -300,6 +302,8 @@ def test_cli_starts_from_the_models_tuned_settings_and_flags_override_them(
         ),
         (["--boost", "2", "--no-resolve"], dataclasses.replace(tuned, boost=2.0, resolve=False,
                                                                boost_without_resolution=None)),
+        (["--resolve-char-head", "0", "--resolve-char-head-bonus", "3"],
+         dataclasses.replace(tuned, resolve_char_head=0.0, resolve_char_head_bonus=3.0)),
     ]  # fmt: skip
     for flags, expected in cases:
         assert main(["transcribe", "--model", "m.pt", *flags, str(audio)]) == 0
