@@ -310,7 +310,8 @@ class Transcriber:
         h, h_lens = encoded
         log_probs = floor_log_probs(self.model.ctc_log_probs(h), options.resolve_floor)
         char_log_probs = None
-        if getattr(self.model, "char_head", None) is not None:
+        reads_chars = options.resolve_heard > 0 or options.resolve_char_head > 0
+        if reads_chars and getattr(self.model, "char_head", None) is not None:
             char_log_probs = floor_log_probs(
                 self.model.char_log_probs(h, h_lens), options.resolve_floor
             )

@@ -8,7 +8,8 @@ adds its CTC score of each candidate's words, and counts edits from the characte
 A linear layer over the audio embeddings learns too little (41 % character error rate on the
 smart-home base model's dev split against the BPE head's 11 % in tokens): the embeddings were
 trained for BPE pieces, and one frame holds several characters. A BiLSTM of 192 units a
-direction before the output reaches 14 % trained on the frozen encoder (docs/results.md).
+direction before the output reaches 14 to 16 % trained on the frozen encoder
+(docs/results.md, "A character head for list resolution").
 
 >>> import torch
 >>> head = CharHead(d_model=16, hidden=8, num_chars=5)
@@ -34,8 +35,9 @@ class CharHead(nn.Module):
     def forward(self, h: Tensor, h_lens: Tensor) -> Tensor:
         """Logits of h [B, T', D] with h_lens [B] valid frames each: each utterance's are
         what it would get alone (its padding is not read; the logits there are the bias)."""
+        lengths = h_lens.cpu().clamp(min=1)  # packing takes no empty sequence
         packed = nn.utils.rnn.pack_padded_sequence(
-            h, h_lens.cpu(), batch_first=True, enforce_sorted=False
+            h, lengths, batch_first=True, enforce_sorted=False
         )
         out, _ = self.rnn(packed)
         out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=h.size(1))
