@@ -45,8 +45,8 @@ SIZES = {
 RUNS = 5
 SLOTS = {
     "whole": "<intent:call_contact> please call <contact> kobari </contact> on the mobile",
-    "chars": "<intent:call_contact> please call <contact> kobari </contact> on the mobile",
     "half": "<intent:call_contact> please callkob </contact> on the mobile",
+    "chars": "<intent:call_contact> please call <contact> kobari </contact> on the mobile",
     "rescore": "<intent:call_contact> please call <contact> {} </contact> on the mobile",
 }
 
