@@ -357,16 +357,24 @@ class Transcriber:
         else the CTC head's, ``log_probs`` [T, V]), and the character head's score
         (:func:`~catt.decode.resolve.char_head_scorer`)."""
         heard = chars = None
+        known: Dict[Tuple[int, ...], str] = {}  # each candidate's words, read by both scorers
+
+        def words(ids: Sequence[int]) -> str:
+            key = tuple(ids)
+            if key not in known:
+                known[key] = self._words(key)
+            return known[key]
+
         if options.resolve_heard > 0:
             if char_log_probs is None:
                 said = self._words(best_path(log_probs, self.model.blank_id))
             else:
                 said = self.tokenizer.decode_chars(best_path(char_log_probs, 0))
-            heard = heard_scorer(said, self._words, options.resolve_heard)
+            heard = heard_scorer(said, words, options.resolve_heard)
         if char_log_probs is not None and options.resolve_char_head > 0:
             chars = char_head_scorer(
                 char_log_probs,
-                self._words,
+                words,
                 self.tokenizer.encode_chars,
                 weight=options.resolve_char_head,
                 bonus=options.resolve_char_head_bonus,
